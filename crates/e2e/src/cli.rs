@@ -1,0 +1,131 @@
+//! `softphone-cli` processes and their JSON lines.
+
+use crate::bin_path;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `softphone-cli`; killed on drop.
+pub struct Cli {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+    name: String,
+}
+
+/// How a CLI process ended.
+#[derive(Debug)]
+pub struct Exit {
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Every JSON line it printed.
+    pub events: Vec<serde_json::Value>,
+}
+
+impl Exit {
+    /// The `event` names printed, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| e["event"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Cli {
+    /// Runs `softphone-cli --server URL --user U --password U --device D ARGS...`
+    /// (password = user name, as the test server seeds them).
+    pub fn spawn(server_url: &str, user_device: &str, args: &[&str]) -> Self {
+        let (user, device) = user_device.split_once('/').unwrap_or((user_device, "cli"));
+        let mut child = Command::new(bin_path("softphone-cli"))
+            .args(["--server", server_url, "--user", user, "--password", user])
+            .args(["--device", device])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn softphone-cli");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "unparsed": line }));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            name: format!("{user_device} {}", args.join(" ")),
+        }
+    }
+
+    /// Waits for the next line whose `event` is `name` and returns it.
+    pub fn expect_event(&mut self, name: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if v["event"] == name {
+                        return v;
+                    }
+                }
+                Err(_) => panic!(
+                    "[{}] no `{name}` event within {within:?}; saw {:?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(mut self, within: Duration) -> Exit {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("[{}] did not exit within {within:?}; saw {:?}", self.name, self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut stderr);
+        }
+        let mut events = std::mem::take(&mut self.seen);
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            events.push(v);
+        }
+        Exit {
+            code: status.code(),
+            stderr,
+            events,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

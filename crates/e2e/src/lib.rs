@@ -1,0 +1,58 @@
+//! Support for the end-to-end tests in `tests/`: nothing here is mocked.
+//!
+//! # Layout
+//! - [`server`]: [`TestServer`] runs the real `softphone-server` binary on
+//!   `127.0.0.1:0` with a temporary SQLite database, seeds users with its
+//!   admin commands, and stops it by process id (gracefully or not).
+//! - [`cli`]: [`Cli`] runs `softphone-cli` processes and reads their JSON lines.
+//! - [`party`]: [`Party`], a logged-in client library instance and its events.
+//! - [`proxy`]: [`TcpProxy`] sits between a client and the server so a test
+//!   can drop connections for real.
+//! - [`raw`]: [`RawSocket`], a bare WebSocket speaking the wire protocol by
+//!   hand, for malformed frames and requests a well-behaved client never sends.
+//!
+//! The binaries are found next to the test executable's `deps/` folder, so
+//! build them first (`cargo build --workspace --bins`; `scripts/test.sh` does).
+
+pub mod cli;
+pub mod party;
+pub mod proxy;
+pub mod raw;
+pub mod server;
+
+pub use cli::Cli;
+pub use party::Party;
+pub use proxy::TcpProxy;
+pub use raw::RawSocket;
+pub use server::TestServer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Path of a workspace binary built into the same target folder as the test.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let mut dir = exe.parent().expect("executable folder");
+    if dir.ends_with("deps") {
+        // A test executable: the binaries sit one folder up.
+        dir = dir.parent().expect("target/<profile>");
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// Sends SIGTERM (graceful) or SIGKILL to a process by id.
+pub fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}

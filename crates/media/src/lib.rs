@@ -1,0 +1,51 @@
+//! Audio pipeline of the softphone: devices, Opus, jitter buffer, echo
+//! cancellation and mixing.
+//!
+//! The crate's boundary is deliberately below the network: the WebRTC
+//! session (in `softphone-client`) hands in received RTP payloads with their
+//! sequence number, timestamp and arrival time, and takes out 20 ms Opus
+//! payloads to send. No sockets, no async runtime; time is always an
+//! argument, so the jitter buffer is tested with a virtual clock.
+//!
+//! # Layout
+//!
+//! - [`codec`]: Opus encoder/decoder (48 kHz mono, 20 ms, in-band FEC,
+//!   runtime bitrate and expected-loss), FEC decoding and concealment.
+//! - [`jitter`]: adaptive jitter buffer per remote stream: reordering,
+//!   RFC 3550 jitter, target delay, loss concealment, drift correction.
+//! - [`device`]: [`AudioSource`]/[`AudioSink`] traits; WAV file, null and
+//!   cpal (PulseAudio/ALSA) devices; device listing; mute.
+//! - [`processing`]: the echo-cancellation / noise-suppression slot
+//!   ([`processing::AudioProcessor`]), shared by both directions.
+//! - [`pipeline`]: send side (source → processing → Opus) and receive side
+//!   (jitter buffer per stream → decode → mix → sink).
+//! - [`analysis`]: tone generation, Goertzel power, RMS, ERLE (tests and
+//!   measurements).
+//!
+//! # Why
+//!
+//! Real-time audio has one hard rule: the device callback never locks,
+//! allocates, logs or awaits. Everything that may block lives on ordinary
+//! threads; the callback only moves samples through a lock-free ring.
+
+pub mod analysis;
+pub mod codec;
+pub mod device;
+mod error;
+pub mod jitter;
+pub mod pipeline;
+pub mod processing;
+
+pub use codec::{EncoderConfig, FrameDecoder, OpusDecoder, OpusEncoder};
+pub use device::{AudioSink, AudioSource, Pacing, ReadStatus};
+pub use error::{MediaError, Result};
+pub use pipeline::{EncodedFrame, MediaClock, ReceivePipeline, SendPipeline};
+pub use processing::{AudioProcessor, EchoCanceller, PassThrough, SharedProcessor};
+pub use jitter::{Frame, FrameKind, JitterBuffer, JitterConfig, JitterStats, Packet};
+
+/// The pipeline's sample rate (Hz).
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Samples in one 20 ms mono frame at 48 kHz.
+pub const FRAME_SAMPLES: usize = 960;
+/// Length of one frame in microseconds.
+pub const FRAME_US: u64 = 20_000;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every system package the build and the tests need, on Debian 12.
+# Idempotent and quick when everything is there already.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential pkg-config cmake libasound2-dev libdbus-1-dev libssl-dev
+  # tests: sound server without hardware, speech, TURN, network namespaces
+  pulseaudio pulseaudio-utils sox espeak-ng coturn nftables iproute2 procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# coturn's package starts a system service on some setups; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
