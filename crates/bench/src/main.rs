@@ -12,7 +12,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use softphone_e2e::raw::{login, RawSocket};
+use softphone_e2e::raw::{http, login, RawSocket};
 use softphone_e2e::TestServer;
 use softphone_proto::{CallStatus, CallType, ClientMessage, ReceiverType, ServerMessage};
 use std::sync::Arc;
@@ -24,9 +24,9 @@ struct Args {
     /// Calls in the latency run.
     #[arg(long, default_value_t = 2000)]
     latency_calls: usize,
-    /// Concurrent caller/callee pairs in the throughput run.
-    #[arg(long, default_value_t = 100)]
-    pairs: usize,
+    /// Concurrent caller/callee pairs in each throughput run.
+    #[arg(long, value_delimiter = ',', default_value = "10,25,100")]
+    pairs: Vec<usize>,
     /// Seconds the throughput run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -39,18 +39,42 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let limit = rlimit::increase_nofile_limit(65_536).context("raising the open-file limit")?;
     println!("open-file limit: {limit}");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let server = TestServer::start(&[]);
-    let users: Vec<String> = (0..args.pairs * 2).map(|i| format!("u{i}")).collect();
+    let most = args.pairs.iter().copied().max().unwrap_or(0);
+    let users: Vec<String> = (0..most * 2).map(|i| format!("u{i}")).collect();
     let started = Instant::now();
     for user in &users {
         server.admin(&["user", "add", user, "--password", user]);
     }
-    println!("created {} users in {:.1} s", users.len(), started.elapsed().as_secs_f64());
+    println!(
+        "created {} users in {:.1} s",
+        users.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let pid = server.pid().context("server pid")?;
+    println!(
+        "server RSS after start: {:.1} MB",
+        rss_kib(pid)? as f64 / 1024.0
+    );
     runtime.block_on(async {
+        idle_memory(&server, &args.idle).await?;
         ring_latency(&server, args.latency_calls).await?;
-        setups(&server, &users, Duration::from_secs(args.seconds)).await?;
-        idle_memory(&server, &args.idle).await
+        for &pairs in &args.pairs {
+            setups(
+                &server,
+                &users[..pairs * 2],
+                Duration::from_secs(args.seconds),
+            )
+            .await?;
+        }
+        println!(
+            "server RSS at the end: {:.1} MB",
+            rss_kib(pid)? as f64 / 1024.0
+        );
+        Ok(())
     })
 }
 
@@ -83,7 +107,10 @@ async fn ring_latency(server: &TestServer, calls: usize) -> Result<()> {
     for i in 0..calls as u64 {
         let t0 = Instant::now();
         alice.send_text(&initiate(i, "bob")).await;
-        let sid = match bob.recv_until(|m| matches!(m, ServerMessage::IncomingCall { .. })).await {
+        let sid = match bob
+            .recv_until(|m| matches!(m, ServerMessage::IncomingCall { .. }))
+            .await
+        {
             ServerMessage::IncomingCall { call } => call.session_id,
             _ => unreachable!(),
         };
@@ -94,7 +121,8 @@ async fn ring_latency(server: &TestServer, calls: usize) -> Result<()> {
             status: CallStatus::Rejected,
         }))
         .await;
-        bob.recv_until(|m| matches!(m, ServerMessage::CallReply { .. })).await;
+        bob.recv_until(|m| matches!(m, ServerMessage::CallReply { .. }))
+            .await;
         alice
             .recv_until(|m| matches!(m, ServerMessage::OutgoingCallRejected { .. }))
             .await;
@@ -129,7 +157,10 @@ async fn pair_loop(
         id += 2;
         let t0 = Instant::now();
         a.send_text(&initiate(id, &callee)).await;
-        let sid = match b.recv_until(|m| matches!(m, ServerMessage::IncomingCall { .. })).await {
+        let sid = match b
+            .recv_until(|m| matches!(m, ServerMessage::IncomingCall { .. }))
+            .await
+        {
             ServerMessage::IncomingCall { call } => call.session_id,
             _ => unreachable!(),
         };
@@ -148,7 +179,8 @@ async fn pair_loop(
         .await;
         a.recv_until(|m| matches!(m, ServerMessage::CallReply { id, .. } if *id == end_id))
             .await;
-        b.recv_until(|m| matches!(m, ServerMessage::CallEnded { .. })).await;
+        b.recv_until(|m| matches!(m, ServerMessage::CallEnded { .. }))
+            .await;
         samples.push(t0.elapsed());
     }
     samples
@@ -169,6 +201,13 @@ async fn setups(server: &TestServer, users: &[String], duration: Duration) -> Re
         )));
     }
     ready.wait().await;
+    if let Some(pid) = server.pid() {
+        println!(
+            "  server RSS after {} logins: {:.1} MB",
+            pairs * 2,
+            rss_kib(pid)? as f64 / 1024.0
+        );
+    }
     let t0 = Instant::now();
     let mut all = Vec::new();
     for task in tasks {
@@ -182,6 +221,15 @@ async fn setups(server: &TestServer, users: &[String], duration: Duration) -> Re
         all.len() as f64 / elapsed,
         percentile(&all, 0.5),
         percentile(&all, 0.99)
+    );
+    // Reading the call log waits for the writer: how far behind the disk was.
+    let token = login(server.addr(), &users[0], &users[0]).await;
+    let t0 = Instant::now();
+    let (status, _) = http(server.addr(), "GET", "/v1/calls?limit=1", Some(&token), "").await;
+    println!(
+        "  call-log writer caught up {:.2} s after the load stopped (HTTP {status}); server RSS {:.1} MB",
+        t0.elapsed().as_secs_f64(),
+        server.pid().map_or(Ok(0), rss_kib)? as f64 / 1024.0
     );
     Ok(())
 }
@@ -202,7 +250,10 @@ async fn idle_memory(server: &TestServer, counts: &[usize]) -> Result<()> {
     let mut held = Vec::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let base = rss_kib(pid)?;
-    println!("server RSS before idle connections: {:.1} MB", base as f64 / 1024.0);
+    println!(
+        "server RSS before idle connections: {:.1} MB",
+        base as f64 / 1024.0
+    );
     for &count in counts {
         let t0 = Instant::now();
         while held.len() < count {
@@ -231,5 +282,6 @@ async fn idle_memory(server: &TestServer, counts: &[usize]) -> Result<()> {
     for task in held {
         task.abort();
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(())
 }

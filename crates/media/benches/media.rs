@@ -99,7 +99,7 @@ fn jitter_buffer() {
     for i in 0..packets {
         rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let jitter = (rng >> 40) % 60_000;
-        if (rng >> 20) % 100 != 0 {
+        if !(rng >> 20).is_multiple_of(100) {
             pending.push((
                 Packet {
                     seq: i as u16,
@@ -133,9 +133,12 @@ fn echo_canceller() {
     let secs = 20;
     let far = speech_like(48_000 * secs, 3);
     let mic = synthetic_echo(&far, 40, 30, 0.3);
-    let candidates: Vec<Box<dyn AudioProcessor>> =
-        vec![Box::new(PassThrough), Box::new(EchoCanceller::new(false)), Box::new(EchoCanceller::new(true))];
-    for mut p in candidates {
+    let candidates: Vec<(&str, Box<dyn AudioProcessor>)> = vec![
+        ("pass-through", Box::new(PassThrough)),
+        ("AEC3", Box::new(EchoCanceller::new(false))),
+        ("AEC3 + NS", Box::new(EchoCanceller::new(true))),
+    ];
+    for (label, mut p) in candidates {
         let mut out = mic.clone();
         let t = Instant::now();
         for (f, m) in far
@@ -148,8 +151,8 @@ fn echo_canceller() {
         let d = t.elapsed();
         let tail = 48_000 * 5..;
         println!(
-            "{:28} CPU {} per 10 ms (render + capture); ERLE after 5 s {:5.1} dB (synthetic 40 ms + 30 ms room echo, −10 dB)",
-            format!("{}{}:", p.name(), ""),
+            "{:38} CPU {} per 10 ms (render + capture); ERLE after 5 s {:5.1} dB (synthetic 40 ms + 30 ms room echo, −10 dB)",
+            format!("{label} ({}):", p.name()),
             per(d, secs * 100),
             erle_db(&mic[tail.clone()], &out[tail])
         );

@@ -48,7 +48,9 @@ pub fn erle_db(before: &[f32], after: &[f32]) -> f64 {
 /// A deterministic speech-like test signal: noise shaped by a syllable-rate
 /// envelope (4 Hz) with pauses, peak about 0.5.
 pub fn speech_like(len: usize, seed: u64) -> Vec<f32> {
-    let mut rng = seed.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(3_037_000_493);
+    let mut rng = seed
+        .wrapping_mul(2_862_933_555_777_941_757)
+        .wrapping_add(3_037_000_493);
     let mut lp = 0.0f32;
     (0..len)
         .map(|i| {

@@ -162,7 +162,13 @@ impl OpusDecoder {
         })
     }
 
-    fn run(&mut self, payload: &[u8], fec: bool, out: &mut [f32], what: &'static str) -> Result<()> {
+    fn run(
+        &mut self,
+        payload: &[u8],
+        fec: bool,
+        out: &mut [f32],
+        what: &'static str,
+    ) -> Result<()> {
         check_frame(out.len())?;
         if payload.is_empty() {
             // libopus treats an empty packet as "lost"; only `conceal` may ask for that.
@@ -214,6 +220,21 @@ impl FrameDecoder for OpusDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Garbage from the network is an error or noise, never a panic.
+        #[test]
+        fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut dec = OpusDecoder::new().unwrap();
+            let mut out = vec![0.0; FRAME_SAMPLES];
+            let _ = dec.decode(&payload, &mut out);
+            let _ = dec.decode_fec(&payload, &mut out);
+            prop_assert!(dec.conceal(&mut out).is_ok());
+            prop_assert!(out.iter().all(|s| s.is_finite()));
+        }
+    }
     use crate::analysis::{goertzel_power, sine};
 
     fn encode_all(enc: &mut OpusEncoder, signal: &[f32]) -> Vec<Vec<u8>> {
@@ -251,7 +272,9 @@ mod tests {
         let mut dec = OpusDecoder::new().unwrap();
         let mut out = vec![0.0; FRAME_SAMPLES];
         assert!(dec.decode(&[], &mut out).is_err());
-        assert!(dec.decode(&[0xff, 0xff, 0xff, 0xff, 0xff], &mut out).is_err());
+        assert!(dec
+            .decode(&[0xff, 0xff, 0xff, 0xff, 0xff], &mut out)
+            .is_err());
         assert!(dec.decode(&[1, 2, 3], &mut [0.0; 10]).is_err());
         // Still usable afterwards.
         dec.conceal(&mut out).unwrap();

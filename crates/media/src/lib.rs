@@ -14,7 +14,7 @@
 //! - [`jitter`]: adaptive jitter buffer per remote stream: reordering,
 //!   RFC 3550 jitter, target delay, loss concealment, drift correction.
 //! - [`device`]: [`AudioSource`]/[`AudioSink`] traits; WAV file, null and
-//!   cpal (PulseAudio/ALSA) devices; device listing; mute.
+//!   cpal (PulseAudio/ALSA) devices; device listing and watching; mute.
 //! - [`processing`]: the echo-cancellation / noise-suppression slot
 //!   ([`processing::AudioProcessor`]), shared by both directions.
 //! - [`pipeline`]: send side (source → processing → Opus) and receive side
@@ -24,9 +24,21 @@
 //!
 //! # Why
 //!
-//! Real-time audio has one hard rule: the device callback never locks,
-//! allocates, logs or awaits. Everything that may block lives on ordinary
-//! threads; the callback only moves samples through a lock-free ring.
+//! - Real-time audio has one hard rule: the device callback never locks,
+//!   allocates, logs or awaits. Everything that may block lives on ordinary
+//!   threads; the callback only moves samples through a lock-free ring, and
+//!   each cpal stream lives on a thread of its own.
+//! - The jitter buffer takes time as an argument (like quinn-proto's
+//!   `handle_timeout(now)`), so reordering, loss, spikes and clock drift are
+//!   unit-tested on a virtual clock in milliseconds of test time.
+//! - The decoder sits behind a small trait ([`FrameDecoder`]) so the jitter
+//!   buffer's decisions (decode, FEC from the next packet, conceal) are
+//!   observable in tests without Opus.
+//! - Echo cancellation is WebRTC's AEC3 through the pure-Rust `sonora` port:
+//!   it measured best of the candidates that build here and needs no C++
+//!   toolchain (figures in `docs/media.md`).
+
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod codec;
@@ -39,9 +51,9 @@ pub mod processing;
 pub use codec::{EncoderConfig, FrameDecoder, OpusDecoder, OpusEncoder};
 pub use device::{AudioSink, AudioSource, Pacing, ReadStatus};
 pub use error::{MediaError, Result};
+pub use jitter::{Frame, FrameKind, JitterBuffer, JitterConfig, JitterStats, Packet};
 pub use pipeline::{EncodedFrame, MediaClock, ReceivePipeline, SendPipeline};
 pub use processing::{AudioProcessor, EchoCanceller, PassThrough, SharedProcessor};
-pub use jitter::{Frame, FrameKind, JitterBuffer, JitterConfig, JitterStats, Packet};
 
 /// The pipeline's sample rate (Hz).
 pub const SAMPLE_RATE: u32 = 48_000;

@@ -94,9 +94,15 @@ impl<S: AudioSource> SendPipeline<S> {
         &mut self.encoder
     }
 
-    /// The source (for example to swap devices by replacing the pipeline's source).
+    /// The source.
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
+    }
+
+    /// Swap the source mid-call (device hot-swap); returns the old one.
+    /// Use `S = Box<dyn AudioSource>` to switch between kinds of source.
+    pub fn replace_source(&mut self, source: S) -> S {
+        std::mem::replace(&mut self.source, source)
     }
 
     /// Read, process and encode the next 20 ms; `None` once the source ended.
@@ -154,7 +160,9 @@ impl Drop for SenderHandle {
 }
 
 /// Run `pipeline` on a thread until its source ends, it fails, or it is stopped.
-pub fn spawn_sender<S: AudioSource + 'static>(mut pipeline: SendPipeline<S>) -> Result<SenderHandle> {
+pub fn spawn_sender<S: AudioSource + 'static>(
+    mut pipeline: SendPipeline<S>,
+) -> Result<SenderHandle> {
     let (tx, frames) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -170,6 +178,7 @@ pub fn spawn_sender<S: AudioSource + 'static>(mut pipeline: SendPipeline<S>) -> 
                     }
                     Ok(None) => break,
                     Err(e) => {
+                        tracing::warn!(error = %e, "send pipeline stopped");
                         let _ = tx.send(Err(e));
                         break;
                     }
@@ -251,12 +260,21 @@ impl<K: AudioSink> ReceivePipeline<K> {
 
     /// Jitter-buffer figures per stream.
     pub fn stats(&self) -> Vec<(u32, JitterStats)> {
-        self.streams.iter().map(|(k, jb)| (*k, jb.stats())).collect()
+        self.streams
+            .iter()
+            .map(|(k, jb)| (*k, jb.stats()))
+            .collect()
     }
 
     /// The sink (for example to finish a WAV file).
     pub fn sink_mut(&mut self) -> &mut K {
         &mut self.sink
+    }
+
+    /// Swap the sink mid-call (device hot-swap); returns the old one.
+    /// Use `K = Box<dyn AudioSink>` to switch between kinds of sink.
+    pub fn replace_sink(&mut self, sink: K) -> K {
+        std::mem::replace(&mut self.sink, sink)
     }
 }
 

@@ -135,7 +135,10 @@ mod tests {
 
     fn run(p: &mut dyn AudioProcessor, far: &[f32], mic: &[f32]) -> Vec<f32> {
         let mut out = mic.to_vec();
-        for (f, m) in far.chunks_exact(FRAME_SAMPLES).zip(out.chunks_exact_mut(FRAME_SAMPLES)) {
+        for (f, m) in far
+            .chunks_exact(FRAME_SAMPLES)
+            .zip(out.chunks_exact_mut(FRAME_SAMPLES))
+        {
             p.process_render(f);
             p.process_capture(m);
         }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use softphone_media::analysis::{goertzel_power, rms, sine};
-use softphone_media::device::{list_devices, CpalSink, CpalSource, WavFileSink};
+use softphone_media::device::{list_devices, CpalSink, CpalSource, DeviceWatcher, WavFileSink};
 use softphone_media::pipeline::{spawn_sender, MediaClock, ReceivePipeline, SendPipeline};
 use softphone_media::processing::{shared, PassThrough};
 use softphone_media::{AudioSink, AudioSource, EncoderConfig, JitterConfig, Packet, FRAME_US};
@@ -54,7 +54,11 @@ fn start_server(dir: &Path) -> (Guard, PathBuf) {
     let home = dir.join("home");
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::create_dir_all(&home).unwrap();
-    Command::new("chmod").arg("700").arg(&runtime).status().unwrap();
+    Command::new("chmod")
+        .arg("700")
+        .arg(&runtime)
+        .status()
+        .unwrap();
     let pa = dir.join("default.pa");
     std::fs::write(
         &pa,
@@ -83,7 +87,10 @@ fn start_server(dir: &Path) -> (Guard, PathBuf) {
     let guard = Guard(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !socket.exists() {
-        assert!(Instant::now() < deadline, "pulseaudio did not start; see its log");
+        assert!(
+            Instant::now() < deadline,
+            "pulseaudio did not start; see its log"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -121,15 +128,44 @@ fn tone_through_pulseaudio_cpal_opus_jitter_buffer_and_back() {
         .find(|d| d.output && d.id.starts_with("pulseaudio:") && d.id.ends_with("spk"))
         .expect("the virtual speaker is listed");
 
+    // A new device shows up in the watcher's next list.
+    let watcher = DeviceWatcher::start(Duration::from_millis(200)).unwrap();
+    let first = watcher
+        .lists()
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert!(first.iter().any(|d| d.id.ends_with("spk")));
+    let status = Command::new("pactl")
+        .args(["load-module", "module-null-sink", "sink_name=headset"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let changed = watcher
+        .lists()
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        changed
+            .iter()
+            .any(|d| d.output && d.id.ends_with("headset")),
+        "{changed:?}"
+    );
+    drop(watcher);
+
     let tone = dir.path().join("tone.wav");
     write_tone(&tone, 3.0);
     let recording = dir.path().join("out.wav");
     let mut rec = Guard(
         Command::new("parecord")
-            .args(["--latency-msec=50", "--device=spk.monitor", "--file-format=wav"])
+            .args([
+                "--latency-msec=50",
+                "--device=spk.monitor",
+                "--file-format=wav",
+            ])
             .arg(&recording)
             .spawn()
-            .unwrap()
+            .unwrap(),
     );
 
     let source = CpalSource::open(Some(&mic.id)).unwrap();
@@ -147,7 +183,7 @@ fn tone_through_pulseaudio_cpal_opus_jitter_buffer_and_back() {
             .arg("--device=micsink")
             .arg(&tone)
             .spawn()
-            .unwrap()
+            .unwrap(),
     );
 
     // The receive side: every 20 ms take what the sender produced, then play.
@@ -173,7 +209,12 @@ fn tone_through_pulseaudio_cpal_opus_jitter_buffer_and_back() {
         let t = Instant::now();
         receiver.tick(clock.now_us()).unwrap();
         if std::env::var_os("E2E_TRACE").is_some() {
-            eprintln!("tick {} took {:?}: {:?}", clock.now_us(), t.elapsed(), receiver.stats()[..].first().map(|s| s.1));
+            eprintln!(
+                "tick {} took {:?}: {:?}",
+                clock.now_us(),
+                t.elapsed(),
+                receiver.stats()[..].first().map(|s| s.1)
+            );
         }
         next += Duration::from_micros(FRAME_US);
         if let Some(d) = next.checked_duration_since(Instant::now()) {
@@ -202,7 +243,10 @@ fn tone_through_pulseaudio_cpal_opus_jitter_buffer_and_back() {
         .iter()
         .map(|&f| goertzel_power(best, f))
         .fold(0.0f64, f64::max);
-    println!("loudest second: rms {:.3}, tone {on:.3e}, strongest other {others:.3e}", rms(best));
+    println!(
+        "loudest second: rms {:.3}, tone {on:.3e}, strongest other {others:.3e}",
+        rms(best)
+    );
     assert!(rms(best) > 0.05, "the recording is nearly silent");
     assert!(on > 100.0 * others, "tone {on:e} vs others {others:e}");
 
@@ -218,5 +262,8 @@ fn tone_through_pulseaudio_cpal_opus_jitter_buffer_and_back() {
             Ok(_) => assert!(Instant::now() < deadline, "reads kept succeeding"),
         }
     };
-    println!("after the server died: {err}; event: {:?}", source.events().try_recv());
+    println!(
+        "after the server died: {err}; event: {:?}",
+        source.events().try_recv()
+    );
 }

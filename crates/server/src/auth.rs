@@ -1,8 +1,8 @@
 //! Passwords, login tokens, bearer authentication and login throttling.
 //!
 //! - Passwords: argon2id with the argon2 crate's defaults, as PHC strings.
-//!   Hashing and verifying run on the blocking pool, a few at a time, so a
-//!   burst of logins cannot starve the runtime or eat all memory.
+//!   Hashing and verifying run on a few dedicated threads ([`PasswordPool`]),
+//!   so a burst of logins cannot starve the runtime or eat all memory.
 //! - Tokens: 32 bytes from the OS RNG, base64url; only their SHA-256 is stored.
 //! - Throttle: after [`MAX_FAILURES`] failed logins for one username or from
 //!   one IP within [`WINDOW`], further attempts get 429 until the oldest of
@@ -10,8 +10,8 @@
 
 use crate::error::{AppError, Error, Result};
 use crate::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -19,11 +19,11 @@ use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// Failed logins allowed per username or IP within [`WINDOW`].
 pub const MAX_FAILURES: usize = 5;
@@ -32,24 +32,89 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// The one sentence for an unknown user and a wrong password alike.
 pub const WRONG_CREDENTIALS: &str = "wrong username or password";
 
-/// Hashes a password (argon2id, random salt). CPU-heavy: call from blocking code.
+thread_local! {
+    /// argon2's working memory (19 MiB with the default parameters), kept per
+    /// thread and reused: allocating it per hash left every allocator arena
+    /// holding a copy.
+    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 with this thread's reusable memory; false if it refused the inputs.
+fn argon2_into(
+    params: &Params,
+    algorithm: Algorithm,
+    version: Version,
+    pwd: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> bool {
+    let ctx = Argon2::new(algorithm, version, params.clone());
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        memory.resize(params.block_count(), Block::default());
+        ctx.hash_password_into_with_memory(pwd, salt, out, &mut memory[..])
+            .is_ok()
+    })
+}
+
+/// Hashes a password (argon2id with the crate's default parameters, random
+/// salt) into a PHC string. CPU-heavy: call from a password worker.
 pub fn hash_password(password: &str) -> Result<String> {
+    let hash_err = |e: &dyn std::fmt::Display| Error::Hash(e.to_string());
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Hash(e.to_string()))
+    let params = Params::default();
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| hash_err(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
+    if !argon2_into(
+        &params,
+        algorithm,
+        version,
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+    ) {
+        return Err(Error::Hash("argon2 refused the password".into()));
+    }
+    let phc = PasswordHash {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params).map_err(|e| hash_err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| hash_err(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// True if `password` matches the PHC string `hash`. CPU-heavy.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(&params, algorithm, version, password.as_bytes(), salt_bytes, &mut out)
+        // Output's equality is constant-time.
+        && Output::new(&out).is_ok_and(|actual| actual == expected)
 }
 
 /// A hash of a random password, verified against when the user does not
@@ -63,33 +128,72 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Runs password work on the blocking pool, at most a few at once.
+/// A job for the password workers.
+type PasswordJob = Box<dyn FnOnce() + Send>;
+
+/// Runs password work on a few dedicated threads (one per core).
+///
+/// Not on tokio's blocking pool: argon2 allocates 19 MiB per hash, and every
+/// new blocking-pool thread got its own malloc arena that kept that memory
+/// (about 250 MB after twenty logins). A fixed set of threads keeps it to a
+/// few arenas, and also caps the CPU a burst of logins can take.
 #[derive(Debug)]
 pub struct PasswordPool {
-    permits: Semaphore,
+    jobs: Mutex<std::sync::mpsc::Sender<PasswordJob>>,
 }
 
 impl Default for PasswordPool {
     fn default() -> Self {
-        let n = std::thread::available_parallelism()
+        let workers = std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(2);
+            .unwrap_or(2)
+            .clamp(1, 4);
+        let (tx, rx) = std::sync::mpsc::channel::<PasswordJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // the pool is gone
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(%err, "cannot start a password worker thread");
+            }
+        }
         Self {
-            permits: Semaphore::new(n.max(2)),
+            jobs: Mutex::new(tx),
         }
     }
 }
 
 impl PasswordPool {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: PasswordJob = Box::new(move || {
+            let _ = done.send(work());
+        });
+        let sent = match self.jobs.lock() {
+            Ok(jobs) => jobs.send(job),
+            Err(poisoned) => poisoned.into_inner().send(job),
+        };
+        sent.map_err(|_| Error::Hash("the password workers stopped".into()))?;
+        result
+            .await
+            .map_err(|_| Error::Hash("a password worker stopped mid-job".into()))
+    }
+
     /// Verifies `password` against `hash`, or against a dummy hash when the
     /// user is unknown (`None`), taking the same time either way.
     pub async fn verify(&self, hash: Option<String>, password: String) -> Result<bool> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(move || match hash {
+        self.run(move || match hash {
             Some(hash) => verify_password(&hash, &password),
             None => {
                 let _ = verify_password(dummy_hash(), &password);
@@ -97,19 +201,11 @@ impl PasswordPool {
             }
         })
         .await
-        .map_err(|e| Error::Hash(e.to_string()))
     }
 
     /// Hashes a password off the runtime.
     pub async fn hash(&self, password: String) -> Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| Error::Hash(e.to_string()))?
+        self.run(move || hash_password(&password)).await?
     }
 }
 
@@ -261,6 +357,29 @@ mod tests {
 
     const IP1: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
     const IP2: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+    #[test]
+    fn hashes_are_standard_phc_argon2id_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_password("correct horse").expect("hash");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).expect("parses");
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"battery staple", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_password(&theirs, "battery staple"));
+        assert!(!verify_password(&theirs, "battery stapler"));
+        assert!(!verify_password(&ours, "Correct horse"));
+        assert!(!verify_password("not a phc string", "x"));
+    }
 
     #[test]
     fn five_failures_for_a_user_block_it_for_the_rest_of_the_window() {

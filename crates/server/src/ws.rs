@@ -86,11 +86,18 @@ pub async fn upgrade(
         ));
     };
     let addr = DeviceAddr::new(user.user_id, device_id);
+    // Signaling frames are small; tungstenite's default 128 KiB buffers per
+    // connection would dominate an idle server's memory.
     Ok(ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(HARD_MAX_MESSAGE)
         .max_frame_size(HARD_MAX_MESSAGE)
         .on_upgrade(move |socket| serve_socket(socket, state, addr, call_waiting, permit)))
 }
+
+/// Initial read buffer per connection; it grows for larger frames.
+const READ_BUFFER: usize = 4 * 1024;
 
 fn validate_device_id(id: Option<&str>) -> Result<String, AppError> {
     let id = id.unwrap_or("");

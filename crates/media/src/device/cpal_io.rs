@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 
+use super::list::{device_id, find_device};
 use super::{AudioSink, AudioSource, ReadStatus, StreamResampler};
 use crate::error::{MediaError, Result};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
@@ -29,25 +30,6 @@ const INPUT_PERIOD_MS: u32 = 10;
 const OUTPUT_PERIOD_MS: u32 = 20;
 /// Output latency prefilled with silence (as in cpal's feedback example).
 const OUTPUT_PREFILL_MS: u32 = 40;
-
-/// One audio device as listed to the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// Stable id, `"<host>:<device>"` (for example `pulseaudio:vmic`); pass
-    /// it back to [`CpalSource::open`] / [`CpalSink::open`].
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-    /// Can capture.
-    pub input: bool,
-    /// Can play.
-    pub output: bool,
-    /// The host's default capture device.
-    pub default_input: bool,
-    /// The host's default playback device.
-    pub default_output: bool,
-}
-
 /// Something that happened to an open device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -71,71 +53,30 @@ pub enum DeviceEvent {
     },
 }
 
-/// Hosts in order of preference: PulseAudio (native) before ALSA.
-fn hosts() -> Vec<cpal::Host> {
-    let mut ids = cpal::available_hosts();
-    ids.sort_by_key(|h| h.name() != "PulseAudio");
-    ids.into_iter()
-        .filter_map(|id| cpal::host_from_id(id).ok())
-        .collect()
-}
-
-fn device_id(d: &cpal::Device) -> Option<String> {
-    d.id().ok().map(|id| id.to_string())
-}
-
-/// Every capture and playback device of every available host.
-pub fn list_devices() -> Result<Vec<DeviceInfo>> {
-    let mut out = Vec::new();
-    for host in hosts() {
-        let default_in = host.default_input_device().as_ref().and_then(device_id);
-        let default_out = host.default_output_device().as_ref().and_then(device_id);
-        let Ok(devices) = host.devices() else { continue };
-        for d in devices {
-            let Some(id) = device_id(&d) else { continue };
-            let name = d
-                .description()
-                .map(|desc| desc.name().to_string())
-                .unwrap_or_else(|_| id.clone());
-            out.push(DeviceInfo {
-                default_input: default_in.as_deref() == Some(id.as_str()),
-                default_output: default_out.as_deref() == Some(id.as_str()),
-                input: d.supports_input(),
-                output: d.supports_output(),
-                id,
-                name,
-            });
-        }
+/// `config`, then the same with the backend's default period if it had a fixed one.
+fn with_default_period(config: cpal::StreamConfig) -> Vec<cpal::StreamConfig> {
+    let mut out = vec![config];
+    if config.buffer_size != cpal::BufferSize::Default {
+        let mut c = config;
+        c.buffer_size = cpal::BufferSize::Default;
+        out.push(c);
     }
-    Ok(out)
+    out
 }
 
-fn find_device(id: Option<&str>, input: bool) -> Result<cpal::Device> {
-    match id {
-        Some(id) => {
-            let parsed: cpal::DeviceId = id
-                .parse()
-                .map_err(|_| MediaError::DeviceNotFound(id.to_string()))?;
-            let host = cpal::host_from_id(parsed.host())
-                .map_err(|e| MediaError::Device(format!("audio host for {id:?}: {e}")))?;
-            host.device_by_id(&parsed)
-                .ok_or_else(|| MediaError::DeviceNotFound(id.to_string()))
+/// Owns the thread that owns the cpal stream; dropping it stops the stream.
+#[derive(Debug)]
+pub(super) struct StreamThread {
+    pub(super) stop: Option<Sender<()>>,
+    pub(super) join: Option<JoinHandle<()>>,
+}
+
+impl Drop for StreamThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
         }
-        None => hosts()
-            .into_iter()
-            .find_map(|h| {
-                if input {
-                    h.default_input_device()
-                } else {
-                    h.default_output_device()
-                }
-            })
-            .ok_or_else(|| {
-                MediaError::Device(format!(
-                    "no default {} device; is a sound server running?",
-                    if input { "capture" } else { "playback" }
-                ))
-            }),
     }
 }
 
@@ -149,9 +90,15 @@ fn pick_config(device: &cpal::Device, input: bool) -> Result<(cpal::StreamConfig
     .map_err(|e| MediaError::Device(format!("no usable stream format: {e}")))?;
     let format = default.sample_format();
     let ranges: Vec<_> = if input {
-        device.supported_input_configs().map(|r| r.collect()).unwrap_or_default()
+        device
+            .supported_input_configs()
+            .map(|r| r.collect())
+            .unwrap_or_default()
     } else {
-        device.supported_output_configs().map(|r| r.collect()).unwrap_or_default()
+        device
+            .supported_output_configs()
+            .map(|r| r.collect())
+            .unwrap_or_default()
     };
     let at_48k = ranges
         .into_iter()
@@ -161,7 +108,11 @@ fn pick_config(device: &cpal::Device, input: bool) -> Result<(cpal::StreamConfig
     let mut config = chosen.config();
     // Ask for short periods: the default can be a second or more (PulseAudio
     // then delivers capture in bursts that big, and plays that late).
-    let period_ms = if input { INPUT_PERIOD_MS } else { OUTPUT_PERIOD_MS };
+    let period_ms = if input {
+        INPUT_PERIOD_MS
+    } else {
+        OUTPUT_PERIOD_MS
+    };
     if period_ms == 0 {
         return Ok((config, format));
     }
@@ -170,22 +121,6 @@ fn pick_config(device: &cpal::Device, input: bool) -> Result<(cpal::StreamConfig
         config.buffer_size = cpal::BufferSize::Fixed(want);
     }
     Ok((config, format))
-}
-
-/// Owns the thread that owns the cpal stream; dropping it stops the stream.
-#[derive(Debug)]
-struct StreamThread {
-    stop: Option<Sender<()>>,
-    join: Option<JoinHandle<()>>,
-}
-
-impl Drop for StreamThread {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(j) = self.join.take() {
-            let _ = j.join();
-        }
-    }
 }
 
 /// What the stream thread reports back once the stream runs.
@@ -213,7 +148,9 @@ where
     match ready_rx.recv() {
         Ok(Ok(opened)) => Ok((thread, opened)),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(MediaError::StreamClosed("the audio thread ended while opening".into())),
+        Err(_) => Err(MediaError::StreamClosed(
+            "the audio thread ended while opening".into(),
+        )),
     }
 }
 
@@ -228,7 +165,9 @@ where
                 stream
             }
             Err(e) => {
-                let _ = ready.send(Err(MediaError::Device(format!("cannot start the stream: {e}"))));
+                let _ = ready.send(Err(MediaError::Device(format!(
+                    "cannot start the stream: {e}"
+                ))));
                 return;
             }
         },
@@ -331,12 +270,12 @@ where
         }
     };
     device
-        .build_input_stream::<T, _, _>(config.clone(), data, on_error, Some(Duration::from_secs(5)))
+        .build_input_stream::<T, _, _>(*config, data, on_error, Some(Duration::from_secs(5)))
         .map_err(|e| MediaError::Device(format!("cannot open the capture stream: {e}")))
 }
 
 impl CpalSource {
-    /// Open a capture device by id (see [`list_devices`]) or the default one.
+    /// Open a capture device by id (see [`list_devices`](super::list_devices)) or the default one.
     pub fn open(id: Option<&str>) -> Result<Self> {
         let id = id.map(str::to_string);
         let failed = Arc::new(AtomicBool::new(false));
@@ -348,15 +287,31 @@ impl CpalSource {
             let device = find_device(id.as_deref(), true)?;
             let device_id = device_id(&device).unwrap_or_else(|| "unknown".into());
             let (config, format) = pick_config(&device, true)?;
-            // One second of headroom between the callback and the reader.
-            let (producer, consumer) = rtrb::RingBuffer::new(config.sample_rate as usize);
-            let shared = CaptureShared {
-                producer,
-                overruns: o,
-                channels: usize::from(config.channels),
+            // With the short period first, then the backend's default if
+            // the device refuses it (each try gets a fresh ring).
+            let mut last_err = None;
+            let mut built = None;
+            for config in with_default_period(config) {
+                // One second of headroom between the callback and the reader.
+                let (producer, consumer) = rtrb::RingBuffer::new(config.sample_rate as usize);
+                let shared = CaptureShared {
+                    producer,
+                    overruns: o.clone(),
+                    channels: usize::from(config.channels),
+                };
+                let on_error = error_callback(device_id.clone(), f.clone(), events_tx.clone());
+                match with_sample_type!(format, build_input(&device, &config, shared, on_error)) {
+                    Ok(stream) => {
+                        built = Some((stream, consumer, config));
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            let Some((stream, consumer, config)) = built else {
+                return Err(last_err.unwrap_or_else(|| MediaError::Device("no stream".into())));
             };
-            let on_error = error_callback(device_id.clone(), f, events_tx);
-            let stream = with_sample_type!(format, build_input(&device, &config, shared, on_error))?;
+            tracing::info!(device = %device_id, ?config, %format, "capture stream open");
             let _ = cons_tx.send(consumer);
             Ok((
                 stream,
@@ -489,12 +444,12 @@ where
         }
     };
     device
-        .build_output_stream::<T, _, _>(config.clone(), data, on_error, Some(Duration::from_secs(5)))
+        .build_output_stream::<T, _, _>(*config, data, on_error, Some(Duration::from_secs(5)))
         .map_err(|e| MediaError::Device(format!("cannot open the playback stream: {e}")))
 }
 
 impl CpalSink {
-    /// Open a playback device by id (see [`list_devices`]) or the default one.
+    /// Open a playback device by id (see [`list_devices`](super::list_devices)) or the default one.
     pub fn open(id: Option<&str>) -> Result<Self> {
         let id = id.map(str::to_string);
         let failed = Arc::new(AtomicBool::new(false));
@@ -507,18 +462,32 @@ impl CpalSink {
             let device_id = device_id(&device).unwrap_or_else(|| "unknown".into());
             let (config, format) = pick_config(&device, false)?;
             let rate = config.sample_rate;
-            // Half a second of room; prefilled with silence to the latency.
-            let (mut producer, consumer) = rtrb::RingBuffer::new(rate as usize / 2);
-            for _ in 0..rate * OUTPUT_PREFILL_MS / 1000 {
-                let _ = producer.push(0.0);
+            let mut last_err = None;
+            let mut built = None;
+            for config in with_default_period(config) {
+                // Half a second of room; prefilled with silence to the latency.
+                let (mut producer, consumer) = rtrb::RingBuffer::new(rate as usize / 2);
+                for _ in 0..rate * OUTPUT_PREFILL_MS / 1000 {
+                    let _ = producer.push(0.0);
+                }
+                let shared = PlaybackShared {
+                    consumer,
+                    underruns: u.clone(),
+                    channels: usize::from(config.channels),
+                };
+                let on_error = error_callback(device_id.clone(), f.clone(), events_tx.clone());
+                match with_sample_type!(format, build_output(&device, &config, shared, on_error)) {
+                    Ok(stream) => {
+                        built = Some((stream, producer, config));
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
             }
-            let shared = PlaybackShared {
-                consumer,
-                underruns: u,
-                channels: usize::from(config.channels),
+            let Some((stream, producer, config)) = built else {
+                return Err(last_err.unwrap_or_else(|| MediaError::Device("no stream".into())));
             };
-            let on_error = error_callback(device_id.clone(), f, events_tx);
-            let stream = with_sample_type!(format, build_output(&device, &config, shared, on_error))?;
+            tracing::info!(device = %device_id, ?config, %format, "playback stream open");
             let _ = prod_tx.send(producer);
             Ok((stream, Opened { device_id, rate }))
         })?;
@@ -557,6 +526,12 @@ impl CpalSink {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// Samples queued for the device (at its rate): how far ahead of the
+    /// device the writer is, for drift monitoring.
+    pub fn queued(&self) -> usize {
+        self.producer.buffer().capacity() - self.producer.slots()
+    }
 }
 
 impl AudioSink for CpalSink {
@@ -584,5 +559,28 @@ impl AudioSink for CpalSink {
         }
         self.dropped += (n - take) as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_device_ids_are_errors_not_panics() {
+        for id in [
+            "no-colon",
+            "nosuchhost:x",
+            "alsa:definitely-not-a-device-42",
+        ] {
+            match CpalSource::open(Some(id)) {
+                Err(MediaError::DeviceNotFound(got)) => assert_eq!(got, id),
+                Err(MediaError::Device(_)) => {}
+                other => panic!("{id}: {other:?}"),
+            }
+            assert!(CpalSink::open(Some(id)).is_err());
+        }
+        // Listing never fails, with or without a sound server.
+        let _ = super::super::list_devices().unwrap();
     }
 }

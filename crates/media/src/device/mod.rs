@@ -8,6 +8,7 @@
 //! source with a mute switch.
 
 mod cpal_io;
+mod list;
 mod resample;
 mod wav;
 
@@ -15,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use cpal_io::{list_devices, CpalSink, CpalSource, DeviceEvent, DeviceInfo};
+pub use cpal_io::{CpalSink, CpalSource, DeviceEvent};
+pub use list::{list_all_devices, list_devices, DeviceInfo, DeviceWatcher};
 pub(crate) use resample::StreamResampler;
 pub use wav::{read_wav_48k_mono, WavFileSink, WavFileSource};
 
@@ -53,6 +55,16 @@ pub trait AudioSource: Send {
 pub trait AudioSink: Send {
     /// Play or store one frame (960 samples).
     fn write_frame(&mut self, frame: &[f32]) -> Result<()>;
+
+    /// The same from 16-bit samples.
+    fn write_frame_i16(&mut self, frame: &[i16]) -> Result<()> {
+        let mut f = [0.0f32; FRAME_SAMPLES];
+        for (d, &s) in f.iter_mut().zip(frame) {
+            *d = f32::from(s) / 32768.0;
+        }
+        let n = frame.len().min(FRAME_SAMPLES);
+        self.write_frame(&f[..n])
+    }
 
     /// Flush and close (files are finalised here; dropping also does it,
     /// but cannot report an error).
@@ -225,8 +237,9 @@ mod tests {
         assert!(i.iter().all(|&s| s == 0));
         let mut sink = NullSink::default();
         sink.write_frame(&f).unwrap();
+        sink.write_frame_i16(&i).unwrap();
         sink.finish().unwrap();
-        assert_eq!(sink.frames, 1);
+        assert_eq!(sink.frames, 2);
         assert_eq!(f32_to_i16(2.0), 32767);
         assert_eq!(f32_to_i16(-1.0), -32767);
     }
@@ -240,6 +253,10 @@ mod tests {
             src.read_frame(&mut f).unwrap();
         }
         // The first frame is due at once, the sixth 100 ms later.
-        assert!(t.elapsed() >= Duration::from_millis(95), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(95),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -71,7 +71,10 @@ pub fn read_wav_48k_mono(path: &Path) -> Result<Vec<f32>> {
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     if channels == 0 || spec.sample_rate == 0 {
-        return Err(MediaError::file(path, "the file declares no channels or no sample rate"));
+        return Err(MediaError::file(
+            path,
+            "the file declares no channels or no sample rate",
+        ));
     }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader
@@ -109,7 +112,9 @@ pub struct WavFileSink {
 
 impl std::fmt::Debug for WavFileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WavFileSink").field("path", &self.path).finish()
+        f.debug_struct("WavFileSink")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -123,7 +128,8 @@ impl WavFileSink {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(&path, spec).map_err(|e| MediaError::file(&path, e))?;
+        let writer =
+            hound::WavWriter::create(&path, spec).map_err(|e| MediaError::file(&path, e))?;
         Ok(Self {
             path,
             writer: Some(writer),
@@ -185,16 +191,28 @@ mod tests {
     #[test]
     fn any_rate_and_channels_become_48k_mono() {
         let dir = tempfile::tempdir().unwrap();
-        for (rate, ch, bits) in [(8_000, 1, 16), (44_100, 2, 16), (16_000, 2, 24), (48_000, 1, 16)] {
+        for (rate, ch, bits) in [
+            (8_000, 1, 16),
+            (44_100, 2, 16),
+            (16_000, 2, 24),
+            (48_000, 1, 16),
+        ] {
             let p = dir.path().join(format!("t{rate}_{ch}_{bits}.wav"));
             write_wav(&p, rate, ch, bits, 0.5);
             let mut src = WavFileSource::open(&p, Pacing::Unpaced).unwrap();
-            assert!((23_900..=24_000).contains(&src.len_samples()), "{rate}: {}", src.len_samples());
+            assert!(
+                (23_900..=24_000).contains(&src.len_samples()),
+                "{rate}: {}",
+                src.len_samples()
+            );
             let mut f = [0.0; FRAME_SAMPLES];
             for _ in 0..10 {
                 assert_eq!(src.read_frame(&mut f).unwrap(), ReadStatus::Frame);
             }
-            assert!(goertzel_power(&f, 700.0) > 100.0 * goertzel_power(&f, 1400.0), "{rate}");
+            assert!(
+                goertzel_power(&f, 700.0) > 100.0 * goertzel_power(&f, 1400.0),
+                "{rate}"
+            );
             let amp = crate::analysis::rms(&f) * 2f64.sqrt();
             assert!((amp - 0.5).abs() < 0.05, "{rate} {ch}: amplitude {amp}");
             while src.read_frame(&mut f).unwrap() == ReadStatus::Frame {}

@@ -14,7 +14,7 @@ impl Rfc3550Jitter {
     /// Feed one packet's transit time (arrival minus sender timestamp, µs).
     pub(crate) fn update(&mut self, transit_us: i64) {
         if let Some(last) = self.last_transit {
-            let d = (transit_us - last).unsigned_abs() as f64;
+            let d = transit_us.saturating_sub(last).unsigned_abs() as f64;
             self.jitter_us += (d - self.jitter_us) / 16.0;
         }
         self.last_transit = Some(transit_us);
@@ -27,39 +27,60 @@ impl Rfc3550Jitter {
 
 /// A "leaky" minimum of the transit time: the delay of the fastest packets.
 ///
-/// It follows a falling transit at once and lets itself rise by `leak`
-/// (1 % = 10 ms per second) until the next fast packet pulls it down. So a
-/// sender clock that runs fast or slow moves it within a second, and playout
-/// follows (the buffer skips or stretches to catch up), while jitter (which
-/// only ever adds delay) barely moves it.
+/// It follows a falling transit at once. While packets keep arriving within
+/// `band_us` of it, it holds still (jitter only ever adds delay). When none
+/// has for `hold_us`, it rises by `leak` (1 % = 10 ms per second) until one
+/// does. So a sender clock that runs fast or slow moves it within a second
+/// or two and playout follows (the buffer skips or stretches), while steady
+/// jitter leaves it alone.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeakyMin {
-    state: Option<(u64, f64)>,
+    min: Option<f64>,
+    last_arrival: u64,
+    last_confirmed: u64,
     leak: f64,
+    band_us: f64,
+    hold_us: u64,
 }
 
 impl LeakyMin {
-    pub(crate) fn new(leak: f64) -> Self {
-        Self { state: None, leak }
+    pub(crate) fn new(leak: f64, band_us: u64, hold_us: u64) -> Self {
+        Self {
+            leak,
+            band_us: band_us as f64,
+            hold_us,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.state = None;
+        self.min = None;
     }
 
     pub(crate) fn update(&mut self, arrival_us: u64, transit_us: i64) {
         let transit = transit_us as f64;
-        self.state = Some(match self.state {
-            Some((last, min)) => {
-                let risen = min + self.leak * arrival_us.saturating_sub(last) as f64;
-                (arrival_us.max(last), risen.min(transit))
+        let arrival = arrival_us.max(self.last_arrival);
+        match self.min {
+            None => {
+                self.min = Some(transit);
+                self.last_confirmed = arrival;
             }
-            None => (arrival_us, transit),
-        });
+            Some(min) if transit <= min + self.band_us => {
+                self.min = Some(min.min(transit));
+                self.last_confirmed = arrival;
+            }
+            Some(min) => {
+                if arrival.saturating_sub(self.last_confirmed) > self.hold_us {
+                    let risen = min + self.leak * arrival.saturating_sub(self.last_arrival) as f64;
+                    self.min = Some(risen.min(transit));
+                }
+            }
+        }
+        self.last_arrival = arrival;
     }
 
     pub(crate) fn min(&self) -> Option<i64> {
-        self.state.map(|(_, m)| m as i64)
+        self.min.map(|m| m as i64)
     }
 }
 
@@ -169,18 +190,23 @@ mod tests {
 
     #[test]
     fn leaky_min_follows_drift() {
-        let mut w = LeakyMin::new(0.01);
+        let mut w = LeakyMin::new(0.01, 5_000, 1_000_000);
         w.update(0, 100);
-        w.update(1_000, 300);
-        assert_eq!(w.min(), Some(110));
+        w.update(1_000, 30_000);
+        assert_eq!(w.min(), Some(100), "holds while recently confirmed");
         w.update(2_000, 50);
         assert_eq!(w.min(), Some(50));
         // Transit rising 0.5 % (a slow sender): followed within a second or so.
-        for i in 0..200u64 {
+        // Its lag stays within the band plus what the hold lets build up.
+        for i in 0..500u64 {
             w.update(i * 20_000, 50 + (i * 20_000) as i64 / 200);
         }
-        let now_transit = 50 + (199 * 20_000) / 200;
-        assert!((now_transit - w.min().unwrap()).abs() <= 200);
+        let now_transit = 50 + (499 * 20_000) / 200;
+        assert!(
+            (now_transit - w.min().unwrap()).abs() <= 10_000,
+            "{:?}",
+            w.min()
+        );
         let mut j = Rfc3550Jitter::default();
         for i in 0..100 {
             j.update(if i % 2 == 0 { 0 } else { 16_000 });

@@ -8,13 +8,16 @@
 //! How playout is decided:
 //!
 //! - Every packet's *transit* (arrival − sender timestamp) is measured. A
-//!   slowly rising ("leaky") minimum of it is the clock offset; a packet's
+//!   minimum of it that slowly rises when no packet has come near it for a
+//!   second ("leaky") is the clock offset; a packet's
 //!   *relative delay* is its transit above that minimum.
 //! - The *target delay* is half a frame above the 97th percentile of
 //!   relative delays (a histogram that forgets over ~7 s) or three times
-//!   the RFC 3550 jitter, whichever is larger, clamped to `min_delay ..= max_delay`. While packets are being
-//!   lost (a gap in the last 500) it is at least `min_delay` + one frame, so
-//!   the packet after a loss is usually here in time to use its FEC.
+//!   the RFC 3550 jitter, whichever is larger; it rises at once and falls
+//!   over a few seconds. While packets are being lost (a gap in the last
+//!   500) it is one frame more, so the packet after a loss is usually here
+//!   in time to rebuild the lost frame from its FEC. Clamped to
+//!   `min_delay ..= max_delay`.
 //! - The *current delay* is how long after its earliest possible arrival
 //!   the next frame is played. When it drifts above the target by a frame the
 //!   buffer skips one frame (decoding and dropping it, to keep the decoder's
@@ -194,6 +197,8 @@ pub struct JitterBuffer<D> {
     /// Highest sequence number after which a gap (loss) was seen.
     last_gap: Option<u64>,
     histogram: DelayHistogram,
+    /// Smoothed target from the estimators (µs): rises at once, falls slowly.
+    smoothed_target: f64,
     plc_run: u32,
     since_skip: u32,
     stats: JitterStats,
@@ -218,10 +223,11 @@ impl<D: FrameDecoder> JitterBuffer<D> {
             cursor: None,
             started: false,
             jitter: Rfc3550Jitter::default(),
-            offset: LeakyMin::new(0.01),
+            offset: LeakyMin::new(0.01, 5_000, 1_000_000),
             played: [u64::MAX; 128],
             last_gap: None,
             histogram: DelayHistogram::new(5_000, 400_000, 0.997),
+            smoothed_target: 0.0,
             plc_run: 0,
             since_skip: SKIP_INTERVAL,
             stats: JitterStats::default(),
@@ -245,19 +251,14 @@ impl<D: FrameDecoder> JitterBuffer<D> {
 
     /// Target delay from the delay histogram and RFC 3550 jitter (µs).
     pub fn target_delay_us(&self) -> u64 {
-        let from_hist = self.histogram.quantile_us(0.97);
-        let from_jitter = (3.0 * self.jitter.jitter_us()) as u64;
         let lossy = match (self.last_gap, self.highest) {
             (Some(gap), Some((high, _))) => high.saturating_sub(gap) < 500,
             _ => false,
         };
-        let floor = if lossy {
-            self.config.min_delay_us + FRAME_US
-        } else {
-            self.config.min_delay_us
-        };
-        (from_hist.max(from_jitter) + FRAME_US / 2)
-            .max(floor)
+        // While packets are being lost, hold one frame more, so the packet
+        // after a loss is usually here in time to rebuild it from its FEC.
+        let fec_headroom = if lossy { FRAME_US } else { 0 };
+        ((self.smoothed_target as u64).max(self.config.min_delay_us) + fec_headroom)
             .clamp(self.config.min_delay_us, self.config.max_delay_us)
     }
 
@@ -313,6 +314,7 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         self.offset.clear();
         self.histogram.clear();
         self.jitter = Rfc3550Jitter::default();
+        self.smoothed_target = 0.0;
         self.played = [u64::MAX; 128];
         self.last_gap = None;
         // A failed reset only leaves old history in the decoder: harmless.
@@ -389,11 +391,27 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         outcome
     }
 
+    /// Follow the estimators: up at once (a spike must be absorbed now), down
+    /// slowly (over ~4 s of packets), so noise in them does not make the
+    /// buffer skip and stretch back and forth.
+    fn update_target(&mut self) {
+        let from_hist = self.histogram.quantile_us(0.97);
+        let from_jitter = (3.0 * self.jitter.jitter_us()) as u64;
+        let raw = (from_hist.max(from_jitter) + FRAME_US / 2) as f64;
+        if raw > self.smoothed_target {
+            self.smoothed_target = raw;
+        } else {
+            self.smoothed_target += (raw - self.smoothed_target) / 200.0;
+        }
+    }
+
     fn measure(&mut self, arrival_us: u64, ts: i64) {
-        let transit = i64::try_from(arrival_us).unwrap_or(i64::MAX) - ts_to_us(ts);
+        let transit = i64::try_from(arrival_us)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(ts_to_us(ts));
         self.jitter.update(transit);
         match self.offset.min() {
-            Some(min) if transit - min > MAX_REL_US => {
+            Some(min) if transit.saturating_sub(min) > MAX_REL_US => {
                 // The path or the sender's clock jumped: measure afresh.
                 self.offset.clear();
                 self.histogram.clear();
@@ -402,20 +420,25 @@ impl<D: FrameDecoder> JitterBuffer<D> {
             Some(min) => {
                 self.offset.update(arrival_us, transit);
                 let base = self.offset.min().unwrap_or(min);
-                self.histogram.add((transit - base).max(0) as u64);
+                self.histogram
+                    .add(transit.saturating_sub(base).max(0) as u64);
             }
             None => {
                 self.offset.update(arrival_us, transit);
                 self.histogram.add(0);
             }
         }
+        self.update_target();
     }
 
     /// How long after its earliest possible arrival a frame with extended
     /// timestamp `ts` is played at `now_us`.
     fn delay_at(&self, now_us: u64, ts: i64) -> i64 {
         let offset = self.offset.min().unwrap_or(0);
-        i64::try_from(now_us).unwrap_or(i64::MAX) - offset - ts_to_us(ts)
+        i64::try_from(now_us)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(offset)
+            .saturating_sub(ts_to_us(ts))
     }
 
     /// The next 20 ms frame, allocating it. See [`JitterBuffer::pop_into`].
@@ -451,7 +474,7 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         if delay > max + frame / 2 {
             // Far too late (a spike resumed, or the sender's clock jumped):
             // jump ahead to the target at once.
-            let k = (delay - target) / frame;
+            let k = delay.saturating_sub(target) / frame;
             self.skip(&mut cursor, k.max(1) as u64);
             delay = self.delay_at(now_us, self.cursor_ts(cursor));
         } else if delay > target + frame
@@ -504,8 +527,11 @@ impl<D: FrameDecoder> JitterBuffer<D> {
     }
 
     fn skip(&mut self, cursor: &mut Cursor, frames: u64) {
-        let until = cursor.seq + frames;
-        let ts = self.cursor_ts(*cursor) + frames as i64 * FRAME_TS;
+        let frames = frames.min(u64::from(u32::MAX));
+        let until = cursor.seq.saturating_add(frames);
+        let ts = self
+            .cursor_ts(*cursor)
+            .saturating_add((frames as i64).saturating_mul(FRAME_TS));
         while let Some(entry) = self.packets.first_entry() {
             let seq = *entry.key();
             if seq >= until {

@@ -79,7 +79,11 @@ struct Played {
 
 /// Pops every 20 ms (phase 7 ms) until `end_us`, pushing each packet when
 /// its arrival time has come.
-fn run(jb: &mut JitterBuffer<FakeDecoder>, packets: Vec<(Packet, u64)>, end_us: u64) -> Vec<Played> {
+fn run(
+    jb: &mut JitterBuffer<FakeDecoder>,
+    packets: Vec<(Packet, u64)>,
+    end_us: u64,
+) -> Vec<Played> {
     let mut out = vec![0.0; FRAME_SAMPLES];
     let mut played = Vec::new();
     let trace = std::env::var_os("JB_TRACE").is_some();
@@ -135,21 +139,32 @@ fn clean_stream_plays_every_frame_in_order() {
     assert_eq!(normal_seqs(&played), (0..100).collect::<Vec<u16>>());
     let s = jb.stats();
     assert_eq!((s.lost, s.late, s.recovered_fec, s.skipped), (0, 0, 0, 0));
-    assert!(s.current_delay_us >= 10_000 && s.current_delay_us <= 40_000, "{s:?}");
+    assert!(
+        s.current_delay_us >= 10_000 && s.current_delay_us <= 40_000,
+        "{s:?}"
+    );
 }
 
 #[test]
 fn reorder_is_undone() {
     // Every 7th packet is overtaken by the next one (arrives 30 ms late).
     let mut jb = new_jb();
-    let pk = stream(200, 100, 5, 20_000.0, |i| Some(if i % 7 == 3 { 30_000 } else { 0 }));
+    let pk = stream(200, 100, 5, 20_000.0, |i| {
+        Some(if i % 7 == 3 { 30_000 } else { 0 })
+    });
     let played = run(&mut jb, pk, 4_500_000);
     let seqs = normal_seqs(&played);
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "out of order: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {seqs:?}"
+    );
     let s = jb.stats();
     assert!(seqs.len() >= 197, "played {} of 200: {s:?}", seqs.len());
     assert_eq!(s.lost, 0);
-    assert!(s.target_delay_us >= 30_000, "target adapts to reordering: {s:?}");
+    assert!(
+        s.target_delay_us >= 30_000,
+        "target adapts to reordering: {s:?}"
+    );
 }
 
 #[test]
@@ -170,7 +185,9 @@ fn single_loss_is_recovered_by_fec() {
 #[test]
 fn burst_loss_is_concealed_then_fec_without_growing_delay() {
     let mut jb = new_jb();
-    let pk = stream(80, 0, 0, 20_000.0, |i| (i != 5 && !(20..25).contains(&i)).then_some(0));
+    let pk = stream(80, 0, 0, 20_000.0, |i| {
+        (i != 5 && !(20..25).contains(&i)).then_some(0)
+    });
     let played = run(&mut jb, pk, 1_800_000);
     let s = jb.stats();
     assert_eq!(s.lost, 6);
@@ -191,7 +208,11 @@ fn jitter_spike_raises_delay_then_settles() {
     let spike_end = 100 * 20_000 + 160_000;
     let pk = stream(1000, 0, 0, 20_000.0, |i| {
         let due = i as u64 * 20_000;
-        Some(if (100..108).contains(&i) { spike_end - due } else { 0 })
+        Some(if (100..108).contains(&i) {
+            spike_end - due
+        } else {
+            0
+        })
     });
     let played = run(&mut jb, pk, 20_500_000);
     let s = jb.stats();
@@ -204,7 +225,11 @@ fn jitter_spike_raises_delay_then_settles() {
     assert!(peak >= 100_000, "delay rose to absorb the spike: {peak}");
     assert!(s.skipped > 0, "then shrank: {s:?}");
     let tail = &played[played.len() - 50..];
-    assert!(tail.iter().all(|p| p.delay_us <= 60_000), "settled: {:?}", tail[0]);
+    assert!(
+        tail.iter().all(|p| p.delay_us <= 60_000),
+        "settled: {:?}",
+        tail[0]
+    );
     assert!(tail.iter().all(|p| p.kind == FrameKind::Normal));
 }
 
@@ -337,3 +362,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Hostile input: any sequence numbers, timestamps, payloads and times.
+    #[test]
+    fn arbitrary_input_never_panics(
+        ops in proptest::collection::vec(
+            (any::<bool>(), any::<u16>(), any::<u32>(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..4)),
+            1..200,
+        ),
+    ) {
+        let mut jb = new_jb();
+        let mut out = vec![0.0; FRAME_SAMPLES];
+        for (pop, seq, ts, time, payload) in ops {
+            if pop {
+                jb.pop_into(time, &mut out);
+            } else {
+                jb.push(Packet { seq, timestamp: ts, payload }, time);
+            }
+            let s = jb.stats();
+            prop_assert!(s.buffered <= 64);
+        }
+    }
+}

@@ -27,8 +27,15 @@ fn frames(mut s: SendPipeline<WavFileSource>) -> Vec<EncodedFrame> {
 
 /// Deliver each stream's frames (frame i arrives at 20 ms × i + 5 ms unless
 /// `lost(i)`), ticking the receiver every 20 ms.
-fn play(streams: &[(u32, Vec<EncodedFrame>)], lost: impl Fn(usize) -> bool) -> (Vec<f32>, Vec<(u32, JitterStats)>) {
-    let mut rx = ReceivePipeline::new(VecSink::default(), shared(PassThrough), JitterConfig::default());
+fn play(
+    streams: &[(u32, Vec<EncodedFrame>)],
+    lost: impl Fn(usize) -> bool,
+) -> (Vec<f32>, Vec<(u32, JitterStats)>) {
+    let mut rx = ReceivePipeline::new(
+        VecSink::default(),
+        shared(PassThrough),
+        JitterConfig::default(),
+    );
     let n = streams.iter().map(|(_, f)| f.len()).max().unwrap_or(0);
     for i in 0..n + 10 {
         let now = i as u64 * FRAME_US;
@@ -109,4 +116,27 @@ fn soft_clip_keeps_quiet_samples_and_bounds_loud_ones() {
     assert!(s[2] > 0.9 && s[2] <= 1.0 && s[3] < -0.9 && s[3] >= -1.0);
     assert!(s[4] > 0.9 && s[4] < 0.95);
     let _ = MediaClock::new().now_us();
+}
+
+#[test]
+fn devices_can_be_swapped_mid_call() {
+    use crate::device::{NullSink, NullSource};
+    let src: Box<dyn AudioSource> = Box::new(NullSource::new(Pacing::Unpaced));
+    let mut tx = SendPipeline::new(src, shared(PassThrough), EncoderConfig::default()).unwrap();
+    assert!(tx.next_frame().unwrap().is_some());
+    let tone: Box<dyn AudioSource> = Box::new(WavFileSource::from_samples(
+        sine(300.0, 0.3, 960),
+        Pacing::Unpaced,
+    ));
+    let _old = tx.replace_source(tone);
+    let f = tx.next_frame().unwrap().unwrap();
+    assert_eq!(f.seq, 1, "numbering continues across the swap");
+    assert!(tx.next_frame().unwrap().is_none(), "the new source ended");
+
+    let sink: Box<dyn AudioSink> = Box::new(NullSink::default());
+    let mut rx = ReceivePipeline::new(sink, shared(PassThrough), JitterConfig::default());
+    rx.tick(0).unwrap();
+    let _old = rx.replace_sink(Box::new(VecSink::default()));
+    rx.tick(FRAME_US).unwrap();
+    rx.remove_stream(1);
 }

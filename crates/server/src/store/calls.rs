@@ -38,9 +38,22 @@ impl Store {
     /// Writes calls in one transaction: each row upserted, its invitees and
     /// participants replaced. Later entries for the same session win.
     pub async fn save_calls(&self, calls: &[Call]) -> Result<()> {
+        // Keep the newest version of each call, in first-seen order.
+        let mut newest: HashMap<&str, usize> = HashMap::new();
+        for (i, call) in calls.iter().enumerate() {
+            newest.insert(call.session_id.as_str(), i);
+        }
+        let unique: Vec<&Call> = calls
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| newest.get(c.session_id.as_str()) == Some(i))
+            .map(|(_, c)| c)
+            .collect();
         let mut tx = self.pool().begin().await?;
-        for call in calls {
-            save_call(&mut tx, call).await?;
+        // A few multi-row statements per chunk rather than several per call:
+        // the writer must keep up with thousands of call changes a second.
+        for chunk in unique.chunks(WRITE_CHUNK) {
+            save_chunk(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -214,79 +227,107 @@ impl Store {
     }
 }
 
-/// `(placed by me OR invited me OR joined by me)`.
+/// `(placed by me OR invited me OR joined by me)`, as a set of session ids
+/// found through the per-user indexes: an `OR` of correlated `EXISTS` would
+/// scan every call ever made for every query.
 fn push_involves(qb: &mut QueryBuilder<'_, Sqlite>, me: &str) {
-    qb.push("(c.initiator = ");
+    qb.push("c.session_id IN (SELECT session_id FROM calls WHERE initiator = ");
     qb.push_bind(me.to_owned());
-    qb.push(" OR EXISTS (SELECT 1 FROM call_invitees i WHERE i.session_id = c.session_id AND i.user_id = ");
+    qb.push(" UNION SELECT session_id FROM call_invitees WHERE user_id = ");
     qb.push_bind(me.to_owned());
-    qb.push(") OR EXISTS (SELECT 1 FROM call_participants p WHERE p.session_id = c.session_id AND p.user_id = ");
+    qb.push(" UNION SELECT session_id FROM call_participants WHERE user_id = ");
     qb.push_bind(me.to_owned());
-    qb.push("))");
+    qb.push(")");
 }
 
-async fn save_call(conn: &mut SqliteConnection, call: &Call) -> Result<()> {
-    sqlx::query(
+/// Calls per multi-row statement (SQLite allows 32766 bound values).
+const WRITE_CHUNK: usize = 256;
+/// Rows per multi-row insert of invitees or participants.
+const ROW_CHUNK: usize = 2048;
+
+/// The statements are built for each chunk's size, so they are not kept in
+/// the connection's statement cache (a cache of large multi-row statements
+/// held hundreds of megabytes).
+async fn save_chunk(conn: &mut SqliteConnection, calls: &[&Call]) -> Result<()> {
+    let mut upsert: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
         "INSERT INTO calls (session_id, call_type, receiver_type, initiator, receiver, status, \
-           ring_timeout_ms, initiated_at, answered_at, ended_at, duration_ms, end_reason) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (session_id) DO UPDATE SET \
+           ring_timeout_ms, initiated_at, answered_at, ended_at, duration_ms, end_reason) ",
+    );
+    upsert.push_values(calls, |mut row, call| {
+        row.push_bind(call.session_id.clone())
+            .push_bind(enum_str(&call.call_type))
+            .push_bind(enum_str(&call.receiver_type))
+            .push_bind(call.initiator.clone())
+            .push_bind(call.receiver.clone())
+            .push_bind(enum_str(&call.status))
+            .push_bind(to_db(call.ring_timeout_ms))
+            .push_bind(to_db(call.initiated_at))
+            .push_bind(call.answered_at.map(to_db))
+            .push_bind(call.ended_at.map(to_db))
+            .push_bind(call.duration_ms.map(to_db))
+            .push_bind(call.end_reason.as_ref().map(enum_str));
+    });
+    upsert.push(
+        " ON CONFLICT (session_id) DO UPDATE SET \
            call_type = excluded.call_type, receiver_type = excluded.receiver_type, \
            initiator = excluded.initiator, receiver = excluded.receiver, status = excluded.status, \
            ring_timeout_ms = excluded.ring_timeout_ms, initiated_at = excluded.initiated_at, \
            answered_at = excluded.answered_at, ended_at = excluded.ended_at, \
            duration_ms = excluded.duration_ms, end_reason = excluded.end_reason",
-    )
-    .bind(&call.session_id)
-    .bind(enum_str(&call.call_type))
-    .bind(enum_str(&call.receiver_type))
-    .bind(&call.initiator)
-    .bind(&call.receiver)
-    .bind(enum_str(&call.status))
-    .bind(to_db(call.ring_timeout_ms))
-    .bind(to_db(call.initiated_at))
-    .bind(call.answered_at.map(to_db))
-    .bind(call.ended_at.map(to_db))
-    .bind(call.duration_ms.map(to_db))
-    .bind(call.end_reason.as_ref().map(enum_str))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM call_invitees WHERE session_id = ?")
-        .bind(&call.session_id)
-        .execute(&mut *conn)
-        .await?;
-    for invitee in &call.invitees {
-        sqlx::query(
-            "INSERT OR REPLACE INTO call_invitees (session_id, user_id, response) VALUES (?, ?, ?)",
-        )
-        .bind(&call.session_id)
-        .bind(&invitee.user_id)
-        .bind(enum_str(&invitee.response))
-        .execute(&mut *conn)
-        .await?;
+    );
+    upsert.build().persistent(false).execute(&mut *conn).await?;
+
+    for table in ["call_invitees", "call_participants"] {
+        let mut delete: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new(format!("DELETE FROM {table} WHERE session_id IN ("));
+        let mut ids = delete.separated(", ");
+        for call in calls {
+            ids.push_bind(call.session_id.clone());
+        }
+        delete.push(")");
+        delete.build().persistent(false).execute(&mut *conn).await?;
     }
-    sqlx::query("DELETE FROM call_participants WHERE session_id = ?")
-        .bind(&call.session_id)
-        .execute(&mut *conn)
-        .await?;
-    for (seq, p) in call.participants.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO call_participants (session_id, seq, user_id, device_id, joined_at, left_at, left_reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&call.session_id)
-        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-        .bind(&p.user_id)
-        .bind(&p.device_id)
-        .bind(to_db(p.joined_at))
-        .bind(p.left_at.map(to_db))
-        .bind(p.left_reason.as_ref().map(enum_str))
-        .execute(&mut *conn)
-        .await?;
+
+    let invitees: Vec<(&str, &Invitee)> = calls
+        .iter()
+        .flat_map(|c| c.invitees.iter().map(move |i| (c.session_id.as_str(), i)))
+        .collect();
+    for rows in invitees.chunks(ROW_CHUNK) {
+        let mut insert: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "INSERT OR REPLACE INTO call_invitees (session_id, user_id, response) ",
+        );
+        insert.push_values(rows, |mut row, (sid, invitee)| {
+            row.push_bind(sid.to_string())
+                .push_bind(invitee.user_id.clone())
+                .push_bind(enum_str(&invitee.response));
+        });
+        insert.build().persistent(false).execute(&mut *conn).await?;
+    }
+
+    let participants: Vec<(&str, usize, &Participant)> = calls
+        .iter()
+        .flat_map(|c| {
+            c.participants
+                .iter()
+                .enumerate()
+                .map(move |(seq, p)| (c.session_id.as_str(), seq, p))
+        })
+        .collect();
+    for rows in participants.chunks(ROW_CHUNK) {
+        let mut insert: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            "INSERT OR REPLACE INTO call_participants \
+               (session_id, seq, user_id, device_id, joined_at, left_at, left_reason) ",
+        );
+        insert.push_values(rows, |mut row, (sid, seq, p)| {
+            row.push_bind(sid.to_string())
+                .push_bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+                .push_bind(p.user_id.clone())
+                .push_bind(p.device_id.clone())
+                .push_bind(to_db(p.joined_at))
+                .push_bind(p.left_at.map(to_db))
+                .push_bind(p.left_reason.as_ref().map(enum_str));
+        });
+        insert.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
-
-#[cfg(test)]
-#[path = "calls_tests.rs"]
-mod tests;

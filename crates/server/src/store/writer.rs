@@ -113,8 +113,16 @@ async fn write(store: &Store, batch: &[Call]) {
         return;
     }
     for attempt in 1..=ATTEMPTS {
+        let started = std::time::Instant::now();
         match store.save_calls(batch).await {
-            Ok(()) => return,
+            Ok(()) => {
+                tracing::debug!(
+                    calls = batch.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "call log batch written"
+                );
+                return;
+            }
             Err(err) if attempt < ATTEMPTS => {
                 tracing::warn!(%err, attempt, "writing the call log failed; retrying");
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
