@@ -98,7 +98,10 @@ impl Cli {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("[{}] did not exit within {within:?}; saw {:?}", self.name, self.seen);
+                panic!(
+                    "[{}] did not exit within {within:?}; saw {:?}",
+                    self.name, self.seen
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         };

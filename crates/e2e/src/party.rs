@@ -27,7 +27,10 @@ impl Party {
         let client = Client::with_timing(ClientConfig::new(server_url, device), timing)
             .expect("client config");
         let events = Box::pin(client.events());
-        client.login(user, user).await.unwrap_or_else(|e| panic!("{who} logs in: {e}"));
+        client
+            .login(user, user)
+            .await
+            .unwrap_or_else(|e| panic!("{who} logs in: {e}"));
         Self {
             client,
             events,
@@ -37,7 +40,11 @@ impl Party {
     }
 
     /// Waits for an event that `pred` accepts and returns it.
-    pub async fn expect(&mut self, what: &str, mut pred: impl FnMut(&CallEvent) -> bool) -> CallEvent {
+    pub async fn expect(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&CallEvent) -> bool,
+    ) -> CallEvent {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             match tokio::time::timeout_at(deadline, self.events.next()).await {
@@ -47,16 +54,28 @@ impl Party {
                         return event;
                     }
                 }
-                _ => panic!("[{}] no {what} within {PATIENCE:?}; saw {:#?}", self.name, self.seen),
+                _ => panic!(
+                    "[{}] no {what} within {PATIENCE:?}; saw {:#?}",
+                    self.name, self.seen
+                ),
             }
         }
     }
 
     /// Asserts that no event `pred` accepts arrives within `quiet`.
-    pub async fn expect_none(&mut self, what: &str, quiet: Duration, mut pred: impl FnMut(&CallEvent) -> bool) {
+    pub async fn expect_none(
+        &mut self,
+        what: &str,
+        quiet: Duration,
+        mut pred: impl FnMut(&CallEvent) -> bool,
+    ) {
         let deadline = tokio::time::Instant::now() + quiet;
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.next()).await {
-            assert!(!pred(&event), "[{}] unexpected {what}: {event:#?}", self.name);
+            assert!(
+                !pred(&event),
+                "[{}] unexpected {what}: {event:#?}",
+                self.name
+            );
             self.seen.push(event);
         }
     }
@@ -64,7 +83,9 @@ impl Party {
     /// Waits for an incoming call and returns its session id.
     pub async fn expect_ring(&mut self) -> String {
         match self
-            .expect("incoming call", |e| matches!(e, CallEvent::IncomingCallReceived { .. }))
+            .expect("incoming call", |e| {
+                matches!(e, CallEvent::IncomingCallReceived { .. })
+            })
             .await
         {
             CallEvent::IncomingCallReceived { call } => call.session_id,

@@ -31,7 +31,9 @@ impl TcpProxy {
                 let mut cut_rx = cut_rx.clone();
                 cut_rx.borrow_and_update();
                 tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(&target).await else { return };
+                    let Ok(outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     let (mut ri, mut wi) = inbound.into_split();
                     let (mut ro, mut wo) = outbound.into_split();
                     tokio::select! {

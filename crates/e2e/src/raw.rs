@@ -11,9 +11,17 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// One raw HTTP/1.1 request; returns the status code and the body.
-pub async fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -26,7 +34,10 @@ pub async fn http(addr: &str, method: &str, path: &str, token: Option<&str>, bod
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -61,7 +72,9 @@ impl RawSocket {
             "Authorization",
             format!("Bearer {token}").parse().expect("header"),
         );
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket");
         let mut socket = Self { ws };
         match socket.recv().await {
             ServerMessage::Hello { .. } => socket,
@@ -104,7 +117,10 @@ impl RawSocket {
     }
 
     /// Receives until a message matches, returning it.
-    pub async fn recv_until(&mut self, mut pred: impl FnMut(&ServerMessage) -> bool) -> ServerMessage {
+    pub async fn recv_until(
+        &mut self,
+        mut pred: impl FnMut(&ServerMessage) -> bool,
+    ) -> ServerMessage {
         loop {
             let m = self.recv().await;
             if pred(&m) {
@@ -118,8 +134,6 @@ impl RawSocket {
     /// Keeps the connection open in the background, answering the server's
     /// pings, until the server closes it or the task is aborted.
     pub fn keep_alive(mut self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            while let Some(Ok(_)) = self.ws.next().await {}
-        })
+        tokio::spawn(async move { while let Some(Ok(_)) = self.ws.next().await {} })
     }
 }

@@ -10,6 +10,7 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     addr: String,
+    scheme: &'static str,
     serve_args: Vec<String>,
 }
 
@@ -23,6 +24,7 @@ impl TestServer {
             dir,
             child: None,
             addr: String::new(),
+            scheme: "http",
             serve_args: args.iter().map(|s| s.to_string()).collect(),
         };
         server.admin(&["demo"]);
@@ -59,7 +61,10 @@ impl TestServer {
             .arg(self.db())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(&self.serve_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -69,12 +74,17 @@ impl TestServer {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the listening line");
-        let addr = line
+        let rest = line
             .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
-            .to_string();
-        self.addr = addr;
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
+        let (scheme, addr) = match rest.split_once("://") {
+            Some(("https", addr)) => ("https", addr),
+            Some(("http", addr)) => ("http", addr),
+            _ => panic!("unexpected first line from the server: {line:?}"),
+        };
+        self.scheme = scheme;
+        self.addr = addr.to_string();
         self.child = Some(child);
     }
 
@@ -83,9 +93,9 @@ impl TestServer {
         &self.addr
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` (or `https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The server's process id.

@@ -38,12 +38,26 @@ fn answered_call_connects_and_either_side_hangs_up() {
     assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
     assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
     let names = alice.names();
-    assert!(names.contains(&"outgoing_call_accepted".into()), "{names:?}");
+    assert!(
+        names.contains(&"outgoing_call_accepted".into()),
+        "{names:?}"
+    );
     assert!(names.contains(&"call_ended".into()), "{names:?}");
     let names = bob.names();
-    assert!(names.contains(&"incoming_call_received".into()), "{names:?}");
-    let incoming = bob.events.iter().find(|e| e["event"] == "incoming_call_received").expect("incoming");
-    let initiated = alice.events.iter().find(|e| e["event"] == "call_initiated").expect("initiated");
+    assert!(
+        names.contains(&"incoming_call_received".into()),
+        "{names:?}"
+    );
+    let incoming = bob
+        .events
+        .iter()
+        .find(|e| e["event"] == "incoming_call_received")
+        .expect("incoming");
+    let initiated = alice
+        .events
+        .iter()
+        .find(|e| e["event"] == "call_initiated")
+        .expect("initiated");
     assert_eq!(incoming["session_id"], initiated["session_id"]);
 }
 
@@ -53,9 +67,17 @@ fn callee_rejects() {
     let bob = answerer(&server, "bob", &["--reject"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice.events.iter().find(|e| e["event"] == "outgoing_call_rejected").expect("rejected event");
+    let rejected = alice
+        .events
+        .iter()
+        .find(|e| e["event"] == "outgoing_call_rejected")
+        .expect("rejected event");
     assert_eq!(rejected["status"], "rejected");
-    assert!(alice.stderr.contains("declined"), "a sentence: {}", alice.stderr);
+    assert!(
+        alice.stderr.contains("declined"),
+        "a sentence: {}",
+        alice.stderr
+    );
     assert_eq!(bob.wait(EXIT).code, Some(0));
 }
 
@@ -65,7 +87,11 @@ fn callee_answers_busy() {
     let bob = answerer(&server, "bob", &["--busy"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice.events.iter().find(|e| e["event"] == "outgoing_call_rejected").expect("rejected event");
+    let rejected = alice
+        .events
+        .iter()
+        .find(|e| e["event"] == "outgoing_call_rejected")
+        .expect("rejected event");
     assert_eq!(rejected["status"], "busy");
     assert_eq!(bob.wait(EXIT).code, Some(0));
 }
@@ -74,11 +100,20 @@ fn callee_answers_busy() {
 fn caller_cancels_while_ringing() {
     let server = TestServer::start(&[]);
     let bob = answerer(&server, "bob", &["--answer-after", "30"]);
-    let alice = Cli::spawn(&server.url(), "alice", &["call", "bob", "--cancel-after", "1"]).wait(EXIT);
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice",
+        &["call", "bob", "--cancel-after", "1"],
+    )
+    .wait(EXIT);
     assert_eq!(alice.code, Some(0), "{}", alice.stderr);
     let bob = bob.wait(EXIT);
     assert_ne!(bob.code, Some(0), "the call bob waited to answer went away");
-    let cancelled = bob.events.iter().find(|e| e["event"] == "incoming_call_cancelled").expect("cancelled");
+    let cancelled = bob
+        .events
+        .iter()
+        .find(|e| e["event"] == "incoming_call_cancelled")
+        .expect("cancelled");
     assert_eq!(cancelled["reason"], "cancelled");
 }
 
@@ -88,10 +123,18 @@ fn unanswered_after_ring_timeout() {
     let bob = answerer(&server, "bob", &["--answer-after", "30"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob", "--timeout", "1"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice.events.iter().find(|e| e["event"] == "outgoing_call_rejected").expect("rejected event");
+    let rejected = alice
+        .events
+        .iter()
+        .find(|e| e["event"] == "outgoing_call_rejected")
+        .expect("rejected event");
     assert_eq!(rejected["status"], "unanswered");
     let bob = bob.wait(EXIT);
-    let cancelled = bob.events.iter().find(|e| e["event"] == "incoming_call_cancelled").expect("cancelled");
+    let cancelled = bob
+        .events
+        .iter()
+        .find(|e| e["event"] == "incoming_call_cancelled")
+        .expect("cancelled");
     assert_eq!(cancelled["reason"], "unanswered");
     // bob's call log shows it as missed.
     let history = Cli::spawn(&server.url(), "bob", &["history", "--missed"]).wait(EXIT);
@@ -108,10 +151,18 @@ fn calling_someone_in_a_call_is_busy_without_ringing() {
     let mut carol = Cli::spawn(&server.url(), "carol", &["call", "dave"]);
     carol.expect_event("outgoing_call_accepted", PATIENCE);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "dave"]).wait(EXIT);
-    let rejected = alice.events.iter().find(|e| e["event"] == "outgoing_call_rejected").expect("rejected event");
+    let rejected = alice
+        .events
+        .iter()
+        .find(|e| e["event"] == "outgoing_call_rejected")
+        .expect("rejected event");
     assert_eq!(rejected["status"], "busy");
     let dave = dave.wait(EXIT);
-    let rings = dave.names().iter().filter(|n| *n == "incoming_call_received").count();
+    let rings = dave
+        .names()
+        .iter()
+        .filter(|n| *n == "incoming_call_received")
+        .count();
     assert_eq!(rings, 1, "dave rang only for carol: {:?}", dave.names());
 }
 
@@ -125,7 +176,11 @@ fn two_devices_ring_and_the_first_accept_wins() {
     assert_eq!(first.wait(EXIT).code, Some(0));
     let second = second.wait(EXIT);
     assert!(second.names().contains(&"incoming_call_received".into()));
-    let cancelled = second.events.iter().find(|e| e["event"] == "incoming_call_cancelled").expect("cancelled");
+    let cancelled = second
+        .events
+        .iter()
+        .find(|e| e["event"] == "incoming_call_cancelled")
+        .expect("cancelled");
     assert_eq!(cancelled["reason"], "answered_elsewhere");
     assert_ne!(second.code, Some(0), "the laptop did not get to answer");
 }
@@ -134,7 +189,15 @@ fn two_devices_ring_and_the_first_accept_wins() {
 fn wrong_password_is_a_sentence_and_a_failure() {
     let server = TestServer::start(&[]);
     let out = std::process::Command::new(softphone_e2e::bin_path("softphone-cli"))
-        .args(["--server", &server.url(), "--user", "alice", "--password", "nope", "users"])
+        .args([
+            "--server",
+            &server.url(),
+            "--user",
+            "alice",
+            "--password",
+            "nope",
+            "users",
+        ])
         .output()
         .expect("run cli");
     assert!(!out.status.success());

@@ -15,11 +15,18 @@ fn audio_call(to: &str) -> Call {
 async fn talking(server: &TestServer, proxy: &TcpProxy) -> (Party, Party, String) {
     let mut alice = Party::login(&server.url(), "alice").await;
     let mut bob = Party::login(&proxy.url(), "bob").await;
-    let sid = alice.client.initiate_call(audio_call("bob")).await.expect("call").session_id;
+    let sid = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call")
+        .session_id;
     bob.expect_ring().await;
     bob.client.accept_call(&sid).await.expect("accept");
     alice
-        .expect("accepted", |e| matches!(e, CallEvent::OutgoingCallAccepted { .. }))
+        .expect("accepted", |e| {
+            matches!(e, CallEvent::OutgoingCallAccepted { .. })
+        })
         .await;
     (alice, bob, sid)
 }
@@ -31,15 +38,23 @@ async fn reconnect_inside_grace_resumes_the_call() {
     let (mut alice, mut bob, sid) = talking(&server, &proxy).await;
     proxy.cut();
     alice
-        .expect("bob reconnecting", |e| matches!(e, CallEvent::ParticipantReconnecting { .. }))
+        .expect("bob reconnecting", |e| {
+            matches!(e, CallEvent::ParticipantReconnecting { .. })
+        })
         .await;
     bob.expect("reconnecting", |e| {
-        matches!(e, CallEvent::ConnectionStateChanged(ConnectionState::Reconnecting { .. }))
+        matches!(
+            e,
+            CallEvent::ConnectionStateChanged(ConnectionState::Reconnecting { .. })
+        )
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
-    match bob.expect("resumed", |e| matches!(e, CallEvent::CallResumed { .. })).await {
+    match bob
+        .expect("resumed", |e| matches!(e, CallEvent::CallResumed { .. }))
+        .await
+    {
         CallEvent::CallResumed { call } => {
             assert_eq!(call.session_id, sid);
             assert_eq!(call.status, CallStatus::Ongoing);
@@ -47,13 +62,24 @@ async fn reconnect_inside_grace_resumes_the_call() {
         _ => unreachable!(),
     }
     alice
-        .expect("bob back", |e| matches!(e, CallEvent::ParticipantReconnected { .. }))
+        .expect("bob back", |e| {
+            matches!(e, CallEvent::ParticipantReconnected { .. })
+        })
         .await;
-    assert_eq!(bob.client.active_call().map(|c| c.session_id), Some(sid.clone()));
+    assert_eq!(
+        bob.client.active_call().map(|c| c.session_id),
+        Some(sid.clone())
+    );
     // Past the grace period the call is still up, and hangs up normally.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    bob.client.end_call(&sid).await.expect("bob hangs up after resuming");
-    match alice.expect("ended", |e| matches!(e, CallEvent::CallEnded { .. })).await {
+    bob.client
+        .end_call(&sid)
+        .await
+        .expect("bob hangs up after resuming");
+    match alice
+        .expect("ended", |e| matches!(e, CallEvent::CallEnded { .. }))
+        .await
+    {
         CallEvent::CallEnded { reason, .. } => assert_eq!(reason, EndReason::Hangup),
         _ => unreachable!(),
     }
@@ -65,20 +91,33 @@ async fn reconnect_after_grace_finds_the_call_ended_as_connection_lost() {
     let proxy = TcpProxy::start(server.addr()).await;
     let (mut alice, mut bob, sid) = talking(&server, &proxy).await;
     proxy.cut();
-    match alice.expect("ended", |e| matches!(e, CallEvent::CallEnded { .. })).await {
+    match alice
+        .expect("ended", |e| matches!(e, CallEvent::CallEnded { .. }))
+        .await
+    {
         CallEvent::CallEnded { reason, .. } => assert_eq!(reason, EndReason::ConnectionLost),
         _ => unreachable!(),
     }
     proxy.restore();
     bob.expect("connected again", |e| {
-        matches!(e, CallEvent::ConnectionStateChanged(ConnectionState::Connected))
+        matches!(
+            e,
+            CallEvent::ConnectionStateChanged(ConnectionState::Connected)
+        )
     })
     .await;
-    bob.expect("told the call ended", |e| matches!(e, CallEvent::CallEnded { .. })).await;
+    bob.expect("told the call ended", |e| {
+        matches!(e, CallEvent::CallEnded { .. })
+    })
+    .await;
     assert_eq!(bob.client.active_call(), None);
     let row = alice.client.call(&sid).await.expect("log row");
     assert_eq!(row.end_reason, Some(EndReason::ConnectionLost));
-    let bob_row = row.participants.iter().find(|p| p.user_id == "bob").expect("bob");
+    let bob_row = row
+        .participants
+        .iter()
+        .find(|p| p.user_id == "bob")
+        .expect("bob");
     assert_eq!(bob_row.left_reason, Some(LeaveReason::ConnectionLost));
 }
 
@@ -88,25 +127,54 @@ async fn restarts_keep_every_call_log_row() {
     let alice = Party::login(&server.url(), "alice").await;
     let mut bob = Party::login(&server.url(), "bob").await;
 
-    let answered = alice.client.initiate_call(audio_call("bob")).await.expect("call 1").session_id;
+    let answered = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call 1")
+        .session_id;
     bob.expect_ring().await;
     bob.client.accept_call(&answered).await.expect("accept");
     alice.client.end_call(&answered).await.expect("end");
 
-    let declined = alice.client.initiate_call(audio_call("bob")).await.expect("call 2").session_id;
+    let declined = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call 2")
+        .session_id;
     bob.expect_ring().await;
-    bob.client.reject_call(&declined, CallStatus::Rejected).await.expect("reject");
+    bob.client
+        .reject_call(&declined, CallStatus::Rejected)
+        .await
+        .expect("reject");
 
-    let missed = alice.client.initiate_call(audio_call("bob")).await.expect("call 3").session_id;
-    bob.expect("missed", |e| matches!(e, CallEvent::IncomingCallCancelled { .. })).await;
+    let missed = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call 3")
+        .session_id;
+    bob.expect("missed", |e| {
+        matches!(e, CallEvent::IncomingCallCancelled { .. })
+    })
+    .await;
 
-    let live = alice.client.initiate_call(audio_call("bob")).await.expect("call 4").session_id;
+    let live = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call 4")
+        .session_id;
     bob.expect_ring().await;
     bob.client.accept_call(&live).await.expect("accept");
 
     // Graceful stop: the live call ends with server_shutdown, both are told.
     assert!(server.stop(), "graceful stop exits 0");
-    match bob.expect("ended", |e| matches!(e, CallEvent::CallEnded { .. })).await {
+    match bob
+        .expect("ended", |e| matches!(e, CallEvent::CallEnded { .. }))
+        .await
+    {
         CallEvent::CallEnded { reason, .. } => assert_eq!(reason, EndReason::ServerShutdown),
         _ => unreachable!(),
     }
@@ -115,7 +183,11 @@ async fn restarts_keep_every_call_log_row() {
     server.start_again();
 
     let alice = Party::login(&server.url(), "alice").await;
-    let log = alice.client.call_log(CallLogQuery::default()).await.expect("log");
+    let log = alice
+        .client
+        .call_log(CallLogQuery::default())
+        .await
+        .expect("log");
     let status_of = |sid: &str| log.iter().find(|c| c.session_id == sid).map(|c| c.status);
     assert_eq!(status_of(&answered), Some(CallStatus::Ended));
     assert_eq!(status_of(&declined), Some(CallStatus::Rejected));
@@ -126,7 +198,12 @@ async fn restarts_keep_every_call_log_row() {
 
     // An abrupt stop mid-call: the next start closes the row it left open.
     let mut bob = Party::login(&server.url(), "bob").await;
-    let crashed = alice.client.initiate_call(audio_call("bob")).await.expect("call 5").session_id;
+    let crashed = alice
+        .client
+        .initiate_call(audio_call("bob"))
+        .await
+        .expect("call 5")
+        .session_id;
     bob.expect_ring().await;
     bob.client.accept_call(&crashed).await.expect("accept");
     tokio::time::sleep(Duration::from_millis(300)).await; // let the writer commit
@@ -135,9 +212,16 @@ async fn restarts_keep_every_call_log_row() {
     bob.client.disconnect().await;
     server.start_again();
     let alice = Party::login(&server.url(), "alice").await;
-    let log = alice.client.call_log(CallLogQuery::default()).await.expect("log");
+    let log = alice
+        .client
+        .call_log(CallLogQuery::default())
+        .await
+        .expect("log");
     assert_eq!(log.len(), 5, "{log:#?}");
-    let row = log.iter().find(|c| c.session_id == crashed).expect("crashed row");
+    let row = log
+        .iter()
+        .find(|c| c.session_id == crashed)
+        .expect("crashed row");
     assert_eq!(row.status, CallStatus::Ended);
     assert_eq!(row.end_reason, Some(EndReason::ServerShutdown));
     let missed_for_bob = Party::login(&server.url(), "bob")
@@ -149,6 +233,9 @@ async fn restarts_keep_every_call_log_row() {
         })
         .await
         .expect("bob's missed calls");
-    let ids: Vec<&str> = missed_for_bob.iter().map(|c| c.session_id.as_str()).collect();
+    let ids: Vec<&str> = missed_for_bob
+        .iter()
+        .map(|c| c.session_id.as_str())
+        .collect();
     assert_eq!(ids, [missed.as_str()]);
 }
