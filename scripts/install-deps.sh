@@ -7,7 +7,13 @@ PACKAGES=(
   # build
   build-essential pkg-config cmake libasound2-dev libdbus-1-dev libssl-dev
   # tests: sound server without hardware, speech, TURN, network namespaces
-  pulseaudio pulseaudio-utils sox espeak-ng coturn nftables iproute2 procps
+  pulseaudio pulseaudio-utils sox espeak-ng coturn nftables iproute2 procps openssl python3
+  # desktop app (Tauri 2 on WebKitGTK 4.1, tray, keyring over D-Bus)
+  libwebkit2gtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev
+  # desktop app tests: a real window headless, WebDriver, session bus, keyring
+  # daemon, notification daemon, screenshots
+  xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools dunst
+  libnotify-bin imagemagick
 )
 
 missing=()

@@ -10,6 +10,16 @@ scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${SOFTPHONE_CACHE:-$HOME/.cache/softphone}/target}"
 export CARGO_TERM_COLOR=never
 
+echo "== UI: npm ci, type check, unit tests (Vitest), build into ui/dist"
+# Before the cargo steps: the desktop app embeds ui/dist when it compiles.
+(
+  cd ui
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run --silent check
+  npm test --silent
+  npm run --silent build
+)
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -21,3 +31,16 @@ cargo build --workspace --bins --locked
 
 echo "== cargo test"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+
+echo "== desktop app: the OS keyring (Secret Service) under a session bus with an unlocked gnome-keyring"
+keyring_home="$(mktemp -d)"
+trap 'rm -rf "$keyring_home"' EXIT
+mkdir -m 700 "$keyring_home/run"
+XDG_DATA_HOME="$keyring_home" XDG_RUNTIME_DIR="$keyring_home/run" SOFTPHONE_REQUIRE_KEYRING=1 \
+  dbus-run-session -- sh -c 'printf test | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
+    exec cargo test -p softphone --locked secret_service -- --nocapture'
+
+if [ -z "${SOFTPHONE_SKIP_DESKTOP_E2E:-}" ]; then
+  echo "== desktop app end to end in a real window (Xvfb, tauri-driver, keyring, notifications)"
+  scripts/e2e-desktop.sh
+fi

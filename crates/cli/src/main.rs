@@ -9,12 +9,14 @@
 //! - `commands/mod.rs`: global options, login, the event pump, signals, the
 //!   in-call loop shared by `call` and `answer`.
 //! - `commands/call.rs`, `commands/answer.rs`: placing and answering calls.
+//! - `commands/echo_bot.rs`: `echo-bot`, the echo-test contact.
 //! - `commands/query.rs`: `users`, `groups`, `history`.
 //! - `commands/output.rs`: the JSON line shapes and the sentences.
 
 mod commands;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// A headless softphone: place and answer calls, list users, groups and the call log.
@@ -30,9 +32,14 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // webrtc's ICE and DTLS layers warn about normal setup steps
+        // ("no candidate pairs yet", "no server_name"): errors only.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,rtc_ice=error,rtc_dtls=error")
+        });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -87,6 +94,31 @@ mod tests {
     }
 
     #[test]
+    fn echo_bot_defaults_and_options() {
+        let cli = Cli::try_parse_from(["softphone-cli", "echo-bot"]).unwrap();
+        let commands::Command::EchoBot(args) = cli.command else {
+            panic!("expected echo-bot");
+        };
+        assert_eq!(args.delay, std::time::Duration::from_secs(1));
+        assert_eq!(args.max_call, std::time::Duration::from_secs(120));
+        assert_eq!(cli.global.user, None, "echo is filled in when logging in");
+        let cli = Cli::try_parse_from([
+            "softphone-cli",
+            "echo-bot",
+            "--delay",
+            "0.5",
+            "--max-call",
+            "30",
+        ])
+        .unwrap();
+        let commands::Command::EchoBot(args) = cli.command else {
+            panic!("expected echo-bot");
+        };
+        assert_eq!(args.delay, std::time::Duration::from_millis(500));
+        assert_eq!(args.max_call, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error_not_a_panic() {
         for argv in [
             &["softphone-cli", "call"][..],
@@ -95,6 +127,9 @@ mod tests {
             &["softphone-cli", "answer", "--reject", "--busy"],
             &["softphone-cli", "answer", "--busy", "--hangup-after", "1"],
             &["softphone-cli", "history", "--missed", "--incoming"],
+            &["softphone-cli", "echo-bot", "--delay", "-1"],
+            &["softphone-cli", "echo-bot", "--delay", "61"],
+            &["softphone-cli", "echo-bot", "--max-call", "soon"],
             &["softphone-cli", "dance"],
         ] {
             assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");

@@ -533,6 +533,29 @@ impl Client {
     }
 }
 
+/// A [`Client`] that does not keep it alive (for the media sessions, which
+/// the client itself owns through its listeners).
+#[derive(Clone)]
+pub(crate) struct WeakClient(std::sync::Weak<Inner>);
+
+impl WeakClient {
+    /// The client, if any clone of it is still alive.
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
+}
+
+impl Client {
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    /// Hands an event of the client's own (media) to listeners and streams.
+    pub(crate) fn dispatch(&self, event: CallEvent) {
+        self.inner.shared.dispatcher.dispatch(event);
+    }
+}
+
 const NO_QUERY: [(&str, &str); 0] = [];
 
 /// `timeout_secs` for a ring timeout: absent for the default, else whole

@@ -36,6 +36,14 @@ pub enum Error {
         /// What went wrong, from the network stack.
         reason: String,
     },
+    /// The server's TLS certificate is not trusted (or not valid for its name).
+    #[error("the server at {url} presented a certificate this client does not trust ({reason}); if it uses a private or self-signed CA, add that CA's certificate (--ca-cert, or extra_root_ca_pem)")]
+    UntrustedCertificate {
+        /// The URL tried.
+        url: String,
+        /// What rustls found wrong with the certificate.
+        reason: String,
+    },
     /// The server URL in the configuration is not usable.
     #[error(
         "the server URL {url:?} is not valid ({reason}); use http://host:port or https://host"
@@ -157,6 +165,30 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The certificate problem behind a transport error, if that is what it is.
+/// (An `io::Error` hides its inner error from `source()`, so look inside.)
+pub(crate) fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    Some(tls.to_string())
+                }
+                _ => None,
+            };
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +220,32 @@ mod tests {
             Error::WrongCredentials.code(),
             Some(ErrorCode::Unauthorized)
         );
+    }
+
+    #[test]
+    fn certificate_problems_are_found_inside_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls reports it: an io::Error inside an io::Error.
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let io = std::io::Error::other(inner);
+        let wrapped = std::io::Error::other(Wrapper(io));
+        assert!(certificate_problem(&wrapped).is_some_and(|r| r.contains("UnknownIssuer")));
+        let other = std::io::Error::other(rustls::Error::HandshakeNotComplete);
+        assert_eq!(certificate_problem(&other), None);
+        assert_eq!(certificate_problem(&std::io::Error::other("refused")), None);
+    }
+
+    /// An error whose source is the given io::Error, like hyper's.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
     }
 }

@@ -180,6 +180,29 @@ pub enum CallEvent {
     },
     /// The signaling connection changed state.
     ConnectionStateChanged(ConnectionState),
+    /// The call's media session is up (ICE and DTLS-SRTP connected); only
+    /// with [`Client::enable_media`](crate::Client::enable_media).
+    MediaConnected {
+        /// The call.
+        session_id: SessionId,
+        /// From the accept (the server's `ice_servers` right after it) to connected.
+        after: Duration,
+    },
+    /// Periodic figures of a call's media session (and a last one when it stops).
+    MediaStats {
+        /// The call.
+        session_id: SessionId,
+        /// The figures.
+        stats: crate::media::MediaStats,
+    },
+    /// The call's media could not be set up or broke (no answer to the
+    /// offer, ICE failure, a device failed). The client has ended the call.
+    MediaFailed {
+        /// The call.
+        session_id: SessionId,
+        /// What went wrong, as a sentence.
+        reason: String,
+    },
     /// Only on [`events`](crate::Client::events) streams: this stream fell
     /// behind and `missed` events were skipped.
     Lagged {
@@ -293,7 +316,10 @@ impl CallEvent {
             | CallEvent::ParticipantReconnecting { session_id, .. }
             | CallEvent::ParticipantReconnected { session_id, .. }
             | CallEvent::Signal { session_id, .. }
-            | CallEvent::IceServers { session_id, .. } => Some(session_id),
+            | CallEvent::IceServers { session_id, .. }
+            | CallEvent::MediaConnected { session_id, .. }
+            | CallEvent::MediaStats { session_id, .. }
+            | CallEvent::MediaFailed { session_id, .. } => Some(session_id),
             CallEvent::PresenceChanged { .. }
             | CallEvent::ServerError { .. }
             | CallEvent::ConnectionStateChanged(_)
@@ -306,10 +332,13 @@ impl CallEvent {
 /// Every method has a no-op default: implement the ones you need.
 ///
 /// Listeners run on the client's connection task, in the order events
-/// arrive. **They must not block** (no blocking IO, no long locks, no
-/// `block_on`): while one runs, no other event is handled and no reply is
-/// read. Hand work off to a channel or a spawned task. A listener that
-/// panics is logged and skipped; the connection goes on.
+/// arrive (the connection-state changes of `login`, `logout` and
+/// `disconnect` themselves run on the task calling those). **They must not
+/// block** (no blocking IO, no long locks, no `block_on`): while one runs, no
+/// other event is handled and no reply is read. Hand work off to a channel
+/// or a spawned task. Calling the [`Client`](crate::Client) from a listener
+/// means spawning a task for it. A listener that panics is logged and
+/// skipped; the connection goes on.
 #[allow(unused_variables)]
 pub trait CallListener: Send + Sync {
     /// Someone is calling this device; `call.status` is `initiated`.
@@ -347,6 +376,12 @@ pub trait CallListener: Send + Sync {
     fn on_server_error(&self, code: ErrorCode, message: &str) {}
     /// The signaling connection changed state.
     fn on_connection_state_changed(&self, state: &ConnectionState) {}
+    /// The call's media session connected, `after` the accept.
+    fn on_media_connected(&self, session_id: &str, after: Duration) {}
+    /// Periodic media figures.
+    fn on_media_stats(&self, session_id: &str, stats: &crate::media::MediaStats) {}
+    /// The call's media failed; the call has been ended.
+    fn on_media_failed(&self, session_id: &str, reason: &str) {}
 }
 
 /// Calls the listener method that matches `event`.
@@ -396,6 +431,13 @@ pub(crate) fn deliver(listener: &dyn CallListener, event: &CallEvent) {
         }
         CallEvent::ServerError { code, message } => listener.on_server_error(*code, message),
         CallEvent::ConnectionStateChanged(state) => listener.on_connection_state_changed(state),
+        CallEvent::MediaConnected { session_id, after } => {
+            listener.on_media_connected(session_id, *after)
+        }
+        CallEvent::MediaStats { session_id, stats } => listener.on_media_stats(session_id, stats),
+        CallEvent::MediaFailed { session_id, reason } => {
+            listener.on_media_failed(session_id, reason)
+        }
         CallEvent::Lagged { .. } => {}
     }
 }

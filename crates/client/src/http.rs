@@ -4,7 +4,7 @@
 //! "cannot reach the server at URL".
 
 use crate::config::endpoint;
-use crate::error::{chain, Error, Result};
+use crate::error::{certificate_problem, chain, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use softphone_proto::{HttpError, LoginRequest, LoginResponse};
@@ -104,10 +104,16 @@ impl HttpApi {
     }
 
     fn transport_error(&self, what: &'static str, e: &reqwest::Error) -> Error {
+        tracing::debug!("{what}: {e:?}");
         if e.is_timeout() {
             Error::Timeout {
                 what,
                 timeout: self.timeout,
+            }
+        } else if let Some(reason) = certificate_problem(e) {
+            Error::UntrustedCertificate {
+                url: self.base.to_string(),
+                reason,
             }
         } else {
             Error::Unreachable {

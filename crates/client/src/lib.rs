@@ -37,13 +37,25 @@
 //! - [`error`]: [`Error`], one enum whose `Display` is a sentence to act on.
 //! - `http`: login, logout and the queries (users, groups, call log, ICE servers).
 //! - `connection`: the task that owns the WebSocket: sends requests, matches
-//!   replies through the pending map, turns the rest into events, keeps the
-//!   connection alive (30 s without a frame is a dead connection) and
-//!   reconnects with backoff (250 ms doubling to 5 s, with jitter).
+//!   replies, turns the rest into events, keeps the connection alive (30 s
+//!   without a frame is a dead connection) and reconnects with backoff.
+//!   `connection/dial.rs` opens the socket (TCP, TLS, upgrade, `hello`) and
+//!   holds the backoff (250 ms doubling to 5 s, with jitter);
+//!   `connection/pending.rs` is the pending-request map.
 //! - `active`: the pure rules that keep [`Client::active_call`] up to date.
 //! - [`events`]: [`CallEvent`], [`ConnectionState`], the [`CallListener`]
 //!   trait and the dispatcher feeding listeners and streams.
 //! - `client`: [`Client`], the API itself.
+//! - [`media`]: the WebRTC media session of a call (webrtc 0.21, Opus,
+//!   DTLS-SRTP) over `softphone-media`'s audio pipeline.
+//!   [`Client::enable_media`] turns it on: every answered 1:1 call then gets
+//!   audio both ways, started by the `ice_servers` event that follows the
+//!   accept and stopped with the call; [`CallEvent::MediaConnected`],
+//!   [`CallEvent::MediaStats`] and [`CallEvent::MediaFailed`] report on it.
+//!   `media/peer.rs` builds the peer connection (codec, track, handler),
+//!   `media/session.rs` negotiates (offer/answer, trickle ICE as
+//!   [`media::SignalMessage`]), `media/audio.rs` runs the send and playout
+//!   threads, `media/stats.rs` builds [`media::MediaStats`].
 //!
 //! # Design decisions
 //! - **One task owns the socket.** Requests reach it over a channel; replies
@@ -68,6 +80,7 @@ mod connection;
 pub mod error;
 pub mod events;
 mod http;
+pub mod media;
 
 pub use client::{Client, Session};
 pub use config::{ClientConfig, Timing, DEFAULT_REQUEST_TIMEOUT};

@@ -39,7 +39,7 @@ enum Command {
     /// Manage groups.
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Create demo users alice, bob and carol (password = name) and the group team.
+    /// Create demo users alice, bob, carol and echo (the echo-test contact; password = name) and the group team.
     Demo,
 }
 
@@ -397,7 +397,9 @@ async fn group(store: &Store, cmd: GroupCommand) -> anyhow::Result<()> {
 
 async fn demo(store: &Store) -> anyhow::Result<()> {
     let people = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")];
-    for (id, display) in people {
+    // `echo` is the echo-test contact (`softphone-cli echo-bot` answers as
+    // it); not a member of team, which is for people.
+    for (id, display) in people.into_iter().chain([("echo", "Echo test")]) {
         if store.user_exists(id).await? {
             println!("user {id} already exists; left as is");
         } else {

@@ -36,11 +36,14 @@ pub struct AnswerArgs {
     /// call); by default wait forever.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub wait: Option<Duration>,
+    /// Audio devices or files for the call.
+    #[command(flatten)]
+    pub media: super::media::MediaArgs,
 }
 
 /// Runs `answer`.
 pub async fn run(global: &Global, args: AnswerArgs) -> anyhow::Result<ExitCode> {
-    let mut device = Device::login(global).await?;
+    let mut device = Device::login(global, &args.media).await?;
     output::sentence(&format!("logged in as {}; waiting for calls", device.me));
     let code = answer_calls(&mut device, &args).await;
     device.close().await;
@@ -71,7 +74,10 @@ async fn answer_calls(device: &mut Device, args: &AnswerArgs) -> ExitCode {
 }
 
 /// The next call ringing here, waiting up to `wait` for one.
-async fn next_call(device: &mut Device, wait: Option<Duration>) -> Result<Call, Outcome> {
+pub(super) async fn next_call(
+    device: &mut Device,
+    wait: Option<Duration>,
+) -> Result<Call, Outcome> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
         if let Some(call) = device.events.take_ringing() {
@@ -95,7 +101,7 @@ async fn next_call(device: &mut Device, wait: Option<Duration>) -> Result<Call, 
 }
 
 /// Answers or declines one ringing call, then (if answered) stays in it.
-async fn handle(device: &mut Device, args: &AnswerArgs, call: &Call) -> Outcome {
+pub(super) async fn handle(device: &mut Device, args: &AnswerArgs, call: &Call) -> Outcome {
     let sid = call.session_id.as_str();
     let from = call.initiator.as_str();
     let kind = match call.call_type {

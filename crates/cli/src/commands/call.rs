@@ -34,11 +34,14 @@ pub struct CallArgs {
     /// Cancel the call if it still rings after this long; exit 0 if the cancel worked.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub cancel_after: Option<Duration>,
+    /// Audio devices or files for the call.
+    #[command(flatten)]
+    pub media: super::media::MediaArgs,
 }
 
 /// Runs `call`.
 pub async fn run(global: &Global, args: CallArgs) -> anyhow::Result<ExitCode> {
-    let mut device = Device::login(global).await?;
+    let mut device = Device::login(global, &args.media).await?;
     let result = place(&mut device, &args).await;
     device.close().await;
     let outcome = result?;

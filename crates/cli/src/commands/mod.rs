@@ -4,6 +4,8 @@
 
 pub mod answer;
 pub mod call;
+pub mod echo_bot;
+pub mod media;
 pub mod output;
 pub mod query;
 
@@ -66,6 +68,11 @@ pub enum Command {
     Groups,
     /// Show the call log, newest first, one JSON object per line.
     History(query::HistoryArgs),
+    /// List audio devices (ids for --input-device / --output-device), one JSON object per line.
+    Devices,
+    /// The echo-test contact: answer every call and play back what the
+    /// caller says a second later (logs in as `echo` unless --user is given).
+    EchoBot(echo_bot::EchoBotArgs),
 }
 
 /// Exit status of a command that did not go as asked.
@@ -79,6 +86,8 @@ pub async fn run(global: Global, command: Command) -> ExitCode {
         Command::Users => query::users(&global).await,
         Command::Groups => query::groups(&global).await,
         Command::History(args) => query::history(&global, args).await,
+        Command::Devices => media::devices(),
+        Command::EchoBot(args) => echo_bot::run(&global, args).await,
     };
     match result {
         Ok(code) => code,
@@ -134,6 +143,8 @@ pub struct Device {
     pub signals: Signals,
     /// This device.
     pub me: DeviceAddr,
+    /// The media sessions (every answered call gets audio both ways).
+    pub media: softphone_client::media::MediaHandle,
 }
 
 /// How handling one call went.
@@ -148,12 +159,23 @@ pub enum Outcome {
 }
 
 impl Device {
-    /// Logs in (HTTP and WebSocket) with the global options.
-    pub async fn login(global: &Global) -> anyhow::Result<Device> {
+    /// Logs in (HTTP and WebSocket) with the global options; answered
+    /// calls get media with the devices of `media`.
+    pub async fn login(global: &Global, media: &media::MediaArgs) -> anyhow::Result<Device> {
+        credentials(global)?;
+        Self::login_with(global, media.config()?).await
+    }
+
+    /// [`Device::login`] with a media config of the caller's own (the echo bot).
+    pub async fn login_with(
+        global: &Global,
+        media_config: softphone_client::media::MediaConfig,
+    ) -> anyhow::Result<Device> {
         let (user, password) = credentials(global)?;
         let client = client(global)?;
         // Subscribe before logging in, so the connection lines are printed too.
         let events = Events::new(client.events());
+        let media = client.enable_media(media_config);
         let session = client.login(user, password).await?;
         let signals = Signals::new()?;
         Ok(Device {
@@ -161,11 +183,14 @@ impl Device {
             client,
             events,
             signals,
+            media,
         })
     }
 
-    /// Prints what is left to print and logs out.
+    /// Stops media (finishing a recording), prints what is left to print
+    /// and logs out.
     pub async fn close(mut self) {
+        self.media.shutdown().await;
         self.events.drain_ready();
         if let Err(e) = self.client.logout().await {
             tracing::debug!("logout failed: {e}");
@@ -190,6 +215,9 @@ impl Device {
                     }
                     Some(CallEvent::ConnectionStateChanged(ConnectionState::Disconnected { reason })) => {
                         return Outcome::Failed(format!("lost the connection to the server: {reason}"));
+                    }
+                    Some(CallEvent::MediaFailed { session_id, reason }) if session_id == sid => {
+                        return Outcome::Failed(format!("the call was ended because its audio failed: {reason}"));
                     }
                     Some(_) => {}
                 },

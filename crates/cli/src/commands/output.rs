@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use softphone_client::{
-    Call, CallEvent, CallStatus, CancelReason, ConnectionState, DeviceAddr, EndReason,
+    Call, CallEvent, CallStatus, CancelReason, ConnectionState, DeviceAddr, EndReason, ReceiverType,
 };
 use std::io::Write;
 
@@ -138,6 +138,21 @@ pub fn event_json(event: &CallEvent) -> Value {
         })),
         CallEvent::ConnectionStateChanged(state) => connection_fields(state),
         CallEvent::Lagged { missed } => object(json!({ "event": "lagged", "missed": missed })),
+        CallEvent::MediaConnected { session_id, after } => object(json!({
+            "event": "media_connected",
+            "session_id": session_id,
+            "after_ms": after.as_millis() as u64,
+        })),
+        CallEvent::MediaStats { session_id, stats } => {
+            let mut f = object(json!({ "event": "media_stats", "session_id": session_id }));
+            f.extend(object(json!(stats)));
+            f
+        }
+        CallEvent::MediaFailed { session_id, reason } => object(json!({
+            "event": "media_failed",
+            "session_id": session_id,
+            "reason": reason,
+        })),
         other => object(json!({ "event": "unknown", "debug": format!("{other:?}") })),
     };
     // Every shape above starts with `event`; extras go after the call's fields.
@@ -222,25 +237,32 @@ pub fn end_reason_words(reason: EndReason) -> &'static str {
 /// Why an outgoing call was not answered, as a sentence.
 pub fn not_answered_sentence(call: &Call, status: CallStatus) -> String {
     let who = &call.receiver;
-    match status {
-        CallStatus::Rejected => format!("{who} declined the call"),
-        CallStatus::Busy => format!("{who} is busy"),
-        CallStatus::Unanswered if call.end_reason == Some(EndReason::Offline) => {
-            format!("{who} is not online; nobody could be rung")
+    let group = call.receiver_type == ReceiverType::Group;
+    match (status, group) {
+        (CallStatus::Rejected, false) => format!("{who} declined the call"),
+        (CallStatus::Rejected, true) => format!("everyone in {who} declined the call"),
+        (CallStatus::Busy, false) => format!("{who} is busy"),
+        (CallStatus::Busy, true) => format!("everyone in {who} is busy"),
+        (CallStatus::Unanswered, _) if call.end_reason == Some(EndReason::Offline) => {
+            if group {
+                format!("nobody else in {who} is online; nobody could be rung")
+            } else {
+                format!("{who} is not online; nobody could be rung")
+            }
         }
-        CallStatus::Unanswered => format!(
+        (CallStatus::Unanswered, _) => format!(
             "{who} did not answer within {} s",
             call.ring_timeout_ms.div_ceil(1000)
         ),
-        CallStatus::Cancelled => "the call was cancelled before anyone answered".to_owned(),
-        other => format!("the call to {who} did not go through (status {other:?})"),
+        (CallStatus::Cancelled, _) => "the call was cancelled before anyone answered".to_owned(),
+        (other, _) => format!("the call to {who} did not go through (status {other:?})"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use softphone_client::{CallType, LeaveReason, ReceiverType};
+    use softphone_client::{CallType, LeaveReason};
     use std::time::Duration;
 
     fn call() -> Call {

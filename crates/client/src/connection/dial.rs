@@ -2,7 +2,7 @@
 //! with the bearer token, the server's `hello`; and the reconnect backoff.
 
 use super::{local_now_ms, Shared};
-use crate::error::{chain, Error, Result};
+use crate::error::{certificate_problem, chain, Error, Result};
 use crate::http::status_error;
 use futures_util::StreamExt;
 use softphone_proto::{Millis, ServerMessage, UserId, PROTOCOL_VERSION};
@@ -87,7 +87,13 @@ async fn open(shared: &Shared, token: &str) -> Result<(Ws, Hello, Millis), Conne
         let tls = tokio_rustls::TlsConnector::from(shared.tls.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| unreachable(format!("TLS handshake failed: {}", chain(&e))))?;
+            .map_err(|e| match certificate_problem(&e) {
+                Some(reason) => ConnectError::Other(Error::UntrustedCertificate {
+                    url: shared.http.base().to_string(),
+                    reason,
+                }),
+                None => unreachable(format!("TLS handshake failed: {}", chain(&e))),
+            })?;
         Box::new(tls)
     } else {
         Box::new(tcp)

@@ -5,9 +5,11 @@
 //! them. Implementations: WAV files ([`WavFileSource`], [`WavFileSink`]),
 //! null ([`NullSource`], [`NullSink`]) and real devices through cpal
 //! ([`CpalSource`], [`CpalSink`], [`list_devices`]). [`Muted`] wraps any
-//! source with a mute switch.
+//! source with a mute switch. [`delay_line`] joins a sink to a source a
+//! fixed delay later (the echo-test contact).
 
 mod cpal_io;
+mod echo;
 mod list;
 mod resample;
 mod wav;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use cpal_io::{CpalSink, CpalSource, DeviceEvent};
+pub use echo::{delay_line, delay_line_paced, EchoSink, EchoSource};
 pub use list::{list_all_devices, list_devices, DeviceInfo, DeviceWatcher};
 pub(crate) use resample::StreamResampler;
 pub use wav::{read_wav_48k_mono, WavFileSink, WavFileSource};

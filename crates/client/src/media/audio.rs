@@ -1,0 +1,226 @@
+//! The two audio threads of a media session, around `softphone-media`'s
+//! pipelines (see `docs/media.md`):
+//!
+//! - **send**: a thread runs the [`SendPipeline`] (source → echo canceller →
+//!   Opus), paced by its source, and hands 20 ms payloads to an async task
+//!   over a small bounded channel (a full channel drops the frame rather
+//!   than block the capture);
+//! - **playout**: a thread owns the [`ReceivePipeline`] (one jitter buffer
+//!   per remote stream → mix → sink); the remote tracks' tasks hand it
+//!   packets over a channel, and it ticks every 20 ms on its own clock.
+//!
+//! Neither thread touches the network or the async runtime beyond a
+//! non-blocking channel send, and both stop on a flag, finishing the sink
+//! (a WAV file gets its header) before they exit.
+
+use softphone_media::{
+    AudioSink, AudioSource, EncoderConfig, JitterConfig, JitterStats, MediaClock, MediaError,
+    Packet, ReceivePipeline, SendPipeline, SharedProcessor,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One encoded frame for the network.
+pub(crate) type Payload = Vec<u8>;
+
+/// The send thread.
+pub(crate) struct SendThread {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<Option<MediaError>>>,
+}
+
+impl SendThread {
+    /// Starts encoding from `source`; frames go to `out` (dropped when full).
+    /// The thread ends when the source ends, fails, `out` closes, or on stop.
+    pub(crate) fn start(
+        source: Box<dyn AudioSource>,
+        processor: SharedProcessor,
+        encoder: EncoderConfig,
+        out: tokio::sync::mpsc::Sender<Payload>,
+    ) -> Result<Self, MediaError> {
+        let mut pipeline = SendPipeline::new(source, processor, encoder)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let join = std::thread::Builder::new()
+            .name("media-send".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match pipeline.next_frame() {
+                        Ok(Some(frame)) => match out.try_send(frame.payload) {
+                            Ok(()) => {}
+                            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                                tracing::debug!("network side behind; a frame was dropped");
+                            }
+                            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return None,
+                        },
+                        Ok(None) => return None,
+                        Err(e) => return Some(e),
+                    }
+                }
+                None
+            })
+            .map_err(|e| MediaError::Device(format!("cannot start the send thread: {e}")))?;
+        Ok(Self {
+            stop,
+            join: Some(join),
+        })
+    }
+
+    /// Stops the thread and waits for it; the error that stopped it, if any.
+    pub(crate) fn stop(mut self) -> Option<MediaError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join.take().and_then(|j| j.join().ok().flatten())
+    }
+}
+
+impl Drop for SendThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the remote tracks hand the playout thread.
+pub(crate) enum ToPlayout {
+    /// One RTP packet of stream `stream`, received at `arrival_us` on the session's clock.
+    Packet {
+        stream: u32,
+        packet: Packet,
+        arrival_us: u64,
+    },
+    /// A remote stream ended.
+    Remove(u32),
+}
+
+/// What the playout thread shares with the session.
+#[derive(Debug, Default)]
+pub(crate) struct PlayoutState {
+    /// Jitter-buffer figures per stream, refreshed every half second.
+    pub streams: Mutex<Vec<(u32, JitterStats)>>,
+    /// When the first frame decoded from a packet was played.
+    pub first_audio: Mutex<Option<Instant>>,
+    /// Why the playout stopped by itself (a sink error).
+    pub error: Mutex<Option<String>>,
+}
+
+/// The playout thread.
+pub(crate) struct PlayoutThread {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+    /// Packets in.
+    pub input: mpsc::Sender<ToPlayout>,
+    /// Figures out.
+    pub state: Arc<PlayoutState>,
+}
+
+/// Frames between two refreshes of [`PlayoutState::streams`].
+const STATS_EVERY: u32 = 25;
+/// 20 ms.
+const TICK: Duration = Duration::from_millis(20);
+
+impl PlayoutThread {
+    /// Starts playing into `sink`, ticking every 20 ms on `clock`.
+    pub(crate) fn start(
+        sink: Box<dyn AudioSink>,
+        processor: SharedProcessor,
+        clock: MediaClock,
+    ) -> Result<Self, MediaError> {
+        let (input, packets) = mpsc::channel();
+        let state = Arc::new(PlayoutState::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, shared) = (stop.clone(), state.clone());
+        let mut pipeline = ReceivePipeline::new(sink, processor, JitterConfig::default());
+        let join = std::thread::Builder::new()
+            .name("media-playout".into())
+            .spawn(move || {
+                run_playout(&mut pipeline, &packets, clock, &shared, &flag);
+                if let Err(e) = pipeline.sink_mut().finish() {
+                    tracing::warn!("could not finish the audio output: {e}");
+                    shared
+                        .error
+                        .lock()
+                        .map(|mut s| *s = Some(e.to_string()))
+                        .ok();
+                }
+            })
+            .map_err(|e| MediaError::Device(format!("cannot start the playout thread: {e}")))?;
+        Ok(Self {
+            stop,
+            join: Some(join),
+            input,
+            state,
+        })
+    }
+
+    /// Stops the thread and waits until the sink is finished.
+    pub(crate) fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for PlayoutThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+fn run_playout(
+    pipeline: &mut ReceivePipeline<Box<dyn AudioSink>>,
+    packets: &mpsc::Receiver<ToPlayout>,
+    clock: MediaClock,
+    state: &PlayoutState,
+    stop: &AtomicBool,
+) {
+    let mut next = Instant::now();
+    let mut ticks: u32 = 0;
+    let mut heard = false;
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(input) = packets.try_recv() {
+            match input {
+                ToPlayout::Packet {
+                    stream,
+                    packet,
+                    arrival_us,
+                } => {
+                    if let Err(e) = pipeline.push(stream, packet, arrival_us) {
+                        tracing::debug!("packet refused by the jitter buffer: {e}");
+                    }
+                }
+                ToPlayout::Remove(stream) => pipeline.remove_stream(stream),
+            }
+        }
+        if let Err(e) = pipeline.tick(clock.now_us()) {
+            *state.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("the audio output failed: {e}"));
+            return;
+        }
+        ticks = ticks.wrapping_add(1);
+        if !heard || ticks.is_multiple_of(STATS_EVERY) {
+            let streams = pipeline.stats();
+            // A packet has left a jitter buffer: a frame was decoded and played.
+            if !heard && streams.iter().any(|(_, s)| s.received > s.buffered as u64) {
+                heard = true;
+                *state.first_audio.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            }
+            if ticks.is_multiple_of(STATS_EVERY) {
+                *state.streams.lock().unwrap_or_else(|p| p.into_inner()) = streams;
+            }
+        }
+        next += TICK;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > Duration::from_millis(200) {
+            // Far behind (the machine stalled): start the schedule afresh.
+            next = now;
+        }
+    }
+    *state.streams.lock().unwrap_or_else(|p| p.into_inner()) = pipeline.stats();
+}

@@ -1,0 +1,362 @@
+//! The WebRTC media session of a call: audio both ways once a 1:1 call is
+//! answered, started and stopped by the client itself.
+//!
+//! Turn it on once, before calls, with [`Client::enable_media`]:
+//!
+//! ```no_run
+//! # async fn demo(client: softphone_client::Client) {
+//! use softphone_client::media::{MediaConfig, MediaDevices};
+//! let media = client.enable_media(MediaConfig::new(|_call| Ok(MediaDevices::null())));
+//! // … place or answer calls as usual: media starts when the call is
+//! // answered, `media_connected` / `media_stats` / `media_failed` arrive as
+//! // `CallEvent`s, and it stops when the call ends on either side.
+//! media.shutdown().await; // before exiting: stops sessions, finishes WAV files
+//! # }
+//! ```
+//!
+//! # How a session runs
+//! - **Start.** Right after an accept the server sends both parties
+//!   `ice_servers` (STUN/TURN with fresh credentials); that event starts the
+//!   session, so the callee, whose accept is a reply and not an event, needs
+//!   no separate hook. Negotiation that arrives before (the caller is quick)
+//!   is buffered.
+//! - **Roles.** The caller (the call's initiator) offers, the callee answers;
+//!   SDP and trickled candidates travel as [`SignalMessage`] JSON through
+//!   [`Client::send_signal`](crate::Client::send_signal).
+//! - **Media.** Opus `opus/48000/2`, fmtp `minptime=10;useinbandfec=1`;
+//!   DTLS-SRTP always (webrtc's default, never turned off). One track out,
+//!   fed by a `SendPipeline` over the [`AudioSource`]; every remote track in,
+//!   each stream (SSRC) with its own jitter buffer in one `ReceivePipeline`
+//!   mixed into the [`AudioSink`], so a forwarder sending several works.
+//! - **Stop.** On `call_ended`, when this device's call is no longer active
+//!   (its own `end_call`, logout), or on [`MediaHandle::shutdown`].
+//! - **Failure.** No answer to the offer within [`MediaConfig::answer_timeout`],
+//!   not connected within [`MediaConfig::connect_timeout`], ICE/DTLS failed,
+//!   a device failed: the client ends the call and sends
+//!   [`CallEvent::MediaFailed`](crate::CallEvent::MediaFailed) with a sentence.
+//!
+//! Events rather than a separate stream: the application already reads one
+//! [`CallEvent`](crate::CallEvent) stream (or listener), and media figures
+//! belong to the call they describe.
+//!
+//! Group calls get no peer-to-peer media: they will go through the server's
+//! forwarder (a later issue). ICE restart after a reconnect is not done yet.
+
+mod audio;
+mod peer;
+mod session;
+mod signal;
+mod stats;
+
+pub use signal::SignalMessage;
+pub use softphone_media::{AudioSink, AudioSource, EncoderConfig, MediaError};
+pub use stats::MediaStats;
+
+use crate::client::{Client, WeakClient};
+use crate::events::CallListener;
+use session::{Inbound, Params};
+use softphone_media::device::{NullSink, NullSource};
+use softphone_media::Pacing;
+use softphone_proto::{Call, CallStatus, DeviceAddr, IceServer, ReceiverType};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// The audio devices of one call.
+pub struct MediaDevices {
+    /// Where the outgoing audio comes from (48 kHz mono 20 ms frames, paced).
+    pub source: Box<dyn AudioSource>,
+    /// Where the mix of the incoming audio goes.
+    pub sink: Box<dyn AudioSink>,
+    /// Run the echo canceller (for a real microphone and speaker; files and
+    /// null devices have no acoustic echo).
+    pub echo_cancellation: bool,
+}
+
+impl MediaDevices {
+    /// Silence in (paced in real time), nothing out.
+    pub fn null() -> Self {
+        Self {
+            source: Box::new(NullSource::new(Pacing::RealTime)),
+            sink: Box::new(NullSink::default()),
+            echo_cancellation: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for MediaDevices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDevices")
+            .field("echo_cancellation", &self.echo_cancellation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a call's devices when its media starts.
+pub type DeviceFactory = Arc<dyn Fn(&Call) -> Result<MediaDevices, MediaError> + Send + Sync>;
+
+/// How the client runs media sessions.
+#[derive(Clone)]
+pub struct MediaConfig {
+    /// Opens the devices for each call (an error ends that call with `media_failed`).
+    pub devices: DeviceFactory,
+    /// Local UDP addresses to bind. A wildcard means every non-loopback
+    /// interface; loopback must be named (the default has both).
+    pub udp_addrs: Vec<String>,
+    /// Only relayed (TURN) candidates: ICE transport policy `relay`.
+    pub relay_only: bool,
+    /// How long the caller waits for the answer to its offer.
+    pub answer_timeout: Duration,
+    /// How long from the accept until media must be connected.
+    pub connect_timeout: Duration,
+    /// How often `media_stats` is sent.
+    pub stats_interval: Duration,
+    /// Opus settings (bitrate, expected loss for FEC, complexity).
+    pub encoder: EncoderConfig,
+}
+
+impl MediaConfig {
+    /// Defaults (10 s answer, 15 s connect, stats every 2 s, 32 kb/s Opus)
+    /// with `devices` opening each call's devices.
+    pub fn new(
+        devices: impl Fn(&Call) -> Result<MediaDevices, MediaError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            devices: Arc::new(devices),
+            udp_addrs: vec!["0.0.0.0:0".to_owned(), "127.0.0.1:0".to_owned()],
+            relay_only: false,
+            answer_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(15),
+            stats_interval: Duration::from_secs(2),
+            encoder: EncoderConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MediaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaConfig")
+            .field("udp_addrs", &self.udp_addrs)
+            .field("relay_only", &self.relay_only)
+            .field("answer_timeout", &self.answer_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stats_interval", &self.stats_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings a session needs (the config without the factory).
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub udp_addrs: Vec<String>,
+    pub relay_only: bool,
+    pub answer_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub stats_interval: Duration,
+    pub encoder: EncoderConfig,
+}
+
+/// Controls the media sessions of a client (see [`Client::enable_media`]).
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    manager: mpsc::UnboundedSender<ToManager>,
+}
+
+impl MediaHandle {
+    /// Stops every media session and waits (up to 5 s) until their devices
+    /// are closed and files finished. Call it before the process exits.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.manager.send(ToManager::Shutdown(done)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+        }
+    }
+}
+
+impl Client {
+    /// Starts a media session for every 1:1 call this device takes part in
+    /// from now on (see the [module docs](crate::media)). Call it before
+    /// placing or answering calls; calling it again replaces the config.
+    pub fn enable_media(&self, config: MediaConfig) -> MediaHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.add_call_listener(LISTENER_ID, Arc::new(Forward(tx.clone())));
+        let manager = Manager {
+            client: self.downgrade(),
+            devices: config.devices.clone(),
+            settings: Arc::new(Settings {
+                udp_addrs: config.udp_addrs,
+                relay_only: config.relay_only,
+                answer_timeout: config.answer_timeout,
+                connect_timeout: config.connect_timeout,
+                stats_interval: config.stats_interval,
+                encoder: config.encoder,
+            }),
+            me: tx.downgrade(),
+            sessions: HashMap::new(),
+            early: HashMap::new(),
+        };
+        tokio::spawn(manager.run(rx));
+        MediaHandle { manager: tx }
+    }
+}
+
+const LISTENER_ID: &str = "softphone-client/media";
+
+/// What the manager hears.
+enum ToManager {
+    IceServers {
+        sid: String,
+        servers: Vec<IceServer>,
+    },
+    Signal {
+        sid: String,
+        from: DeviceAddr,
+        data: serde_json::Value,
+    },
+    Ended {
+        sid: String,
+    },
+    Done {
+        sid: String,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The listener: hands the events media cares about to the manager task
+/// (listeners must not block).
+struct Forward(mpsc::UnboundedSender<ToManager>);
+
+impl CallListener for Forward {
+    fn on_ice_servers(&self, session_id: &str, servers: &[IceServer]) {
+        let _ = self.0.send(ToManager::IceServers {
+            sid: session_id.to_owned(),
+            servers: servers.to_vec(),
+        });
+    }
+    fn on_signal_received(&self, session_id: &str, from: &DeviceAddr, data: &serde_json::Value) {
+        let _ = self.0.send(ToManager::Signal {
+            sid: session_id.to_owned(),
+            from: from.clone(),
+            data: data.clone(),
+        });
+    }
+    fn on_call_ended_message_received(&self, call: &Call) {
+        let _ = self.0.send(ToManager::Ended {
+            sid: call.session_id.clone(),
+        });
+    }
+}
+
+/// Negotiation held for a session that has not started yet, at most this many.
+const EARLY_LIMIT: usize = 64;
+
+struct Manager {
+    client: WeakClient,
+    devices: DeviceFactory,
+    settings: Arc<Settings>,
+    /// Weak, so that the manager stops once the listener (the client) and
+    /// every [`MediaHandle`] are gone.
+    me: mpsc::WeakUnboundedSender<ToManager>,
+    sessions: HashMap<String, (mpsc::UnboundedSender<Inbound>, tokio::task::JoinHandle<()>)>,
+    early: HashMap<String, Vec<(DeviceAddr, serde_json::Value)>>,
+}
+
+impl Manager {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ToManager>) {
+        while let Some(message) = rx.recv().await {
+            match message {
+                ToManager::IceServers { sid, servers } => self.start(sid, servers),
+                ToManager::Signal { sid, from, data } => match self.sessions.get(&sid) {
+                    Some((tx, _)) => {
+                        let _ = tx.send(Inbound::Signal { from, data });
+                    }
+                    None => {
+                        if self.early.len() > EARLY_LIMIT {
+                            self.early.clear();
+                        }
+                        let held = self.early.entry(sid).or_default();
+                        if held.len() < EARLY_LIMIT {
+                            held.push((from, data));
+                        }
+                    }
+                },
+                ToManager::Ended { sid } => {
+                    if let Some((tx, _)) = self.sessions.get(&sid) {
+                        let _ = tx.send(Inbound::Stop);
+                    }
+                    self.early.remove(&sid);
+                }
+                ToManager::Done { sid } => {
+                    self.sessions.remove(&sid);
+                    self.early.remove(&sid);
+                }
+                ToManager::Shutdown(done) => {
+                    let sessions: Vec<_> = self.sessions.drain().collect();
+                    for (_, (tx, _)) in &sessions {
+                        let _ = tx.send(Inbound::Stop);
+                    }
+                    for (_, (_, join)) in sessions {
+                        let _ = join.await;
+                    }
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    /// Starts the session of call `sid` if this device is in it, it is a
+    /// 1:1 call and none runs yet.
+    fn start(&mut self, sid: String, servers: Vec<IceServer>) {
+        if self.sessions.contains_key(&sid) {
+            tracing::debug!(session = %sid, "new ICE servers for a running media session (ICE restart is not supported yet)");
+            return;
+        }
+        let Some(client) = self.client.upgrade() else {
+            return;
+        };
+        let Some(call) = client.active_call().filter(|c| c.session_id == sid) else {
+            return;
+        };
+        if call.status != CallStatus::Ongoing || call.receiver_type != ReceiverType::User {
+            return;
+        }
+        let offerer = client
+            .session()
+            .is_some_and(|s| s.user_id == call.initiator);
+        let accepted = Instant::now();
+        let (tx, inbound) = mpsc::unbounded_channel();
+        for (from, data) in self.early.remove(&sid).unwrap_or_default() {
+            let _ = tx.send(Inbound::Signal { from, data });
+        }
+        let weak = self.client.clone();
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let done_sid = sid.clone();
+        let join = match (self.devices)(&call) {
+            Ok(devices) => {
+                let params = Params {
+                    session_id: sid.clone(),
+                    offerer,
+                    ice_servers: servers,
+                    devices,
+                    settings: self.settings.clone(),
+                    accepted,
+                };
+                tokio::spawn(async move {
+                    session::run(weak, params, inbound).await;
+                    let _ = me.send(ToManager::Done { sid: done_sid });
+                })
+            }
+            Err(e) => {
+                let reason = format!("cannot open the audio devices: {e}");
+                tokio::spawn(async move {
+                    session::fail_call(&weak, &done_sid, reason).await;
+                    let _ = me.send(ToManager::Done { sid: done_sid });
+                })
+            }
+        };
+        self.sessions.insert(sid, (tx, join));
+    }
+}

@@ -1,0 +1,155 @@
+//! Building the peer connection (webrtc 0.21): the Opus codec, the one
+//! outgoing audio track, the event handler, and the few helpers that read
+//! from it (candidates, round-trip time).
+
+use super::signal::SignalMessage;
+use super::Settings;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use softphone_proto::IceServer;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
+    StatsSelector,
+};
+
+/// The Opus codec as registered and offered: `opus/48000/2`, FEC on.
+pub(crate) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Opus's conventional dynamic payload type.
+pub(crate) const OPUS_PT: u8 = 111;
+
+/// What the peer connection's handler reports.
+pub(crate) enum PcEvent {
+    Candidate(RTCIceCandidateInit),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+}
+
+pub(crate) struct Handler(mpsc::UnboundedSender<PcEvent>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self.0.send(PcEvent::Candidate(init));
+            }
+            Err(e) => tracing::debug!("unusable local candidate: {e}"),
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(PcEvent::State(state));
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.0.send(PcEvent::Track(track));
+    }
+}
+
+pub(crate) fn candidate_message(init: RTCIceCandidateInit) -> SignalMessage {
+    SignalMessage::Candidate {
+        candidate: init.candidate,
+        sdp_mid: init.sdp_mid.filter(|m| !m.is_empty()),
+        sdp_mline_index: init.sdp_mline_index,
+        username_fragment: init.username_fragment,
+    }
+}
+
+/// The round-trip time of the nominated candidate pair, if measured.
+pub(crate) async fn rtt_ms(pc: &dyn PeerConnection) -> Option<f64> {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let rtt = report.iter().find_map(|entry| match entry {
+        webrtc::peer_connection::RTCStatsReportEntry::IceCandidatePair(pair)
+            if pair.nominated && pair.current_round_trip_time > 0.0 =>
+        {
+            Some(pair.current_round_trip_time * 1000.0)
+        }
+        _ => None,
+    });
+    rtt
+}
+
+pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, String> {
+    let track = MediaStreamTrack::new(
+        "softphone".to_owned(),
+        "softphone-audio".to_owned(),
+        "audio".to_owned(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: opus_codec(),
+            ..Default::default()
+        }],
+    );
+    TrackLocalStaticSample::new(Instant::now(), track)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot create the audio track: {e}"))
+}
+
+pub(crate) async fn build_peer_connection(
+    settings: &Settings,
+    servers: &[IceServer],
+    events: mpsc::UnboundedSender<PcEvent>,
+) -> Result<Arc<dyn PeerConnection>, String> {
+    let mut media = MediaEngine::default();
+    media
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PT,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(|e| format!("cannot register Opus: {e}"))?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)
+        .map_err(|e| format!("cannot set up RTCP interceptors: {e}"))?;
+    let ice_servers = servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let policy = if settings.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
+    let configuration = RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers)
+        .with_ice_transport_policy(policy)
+        .build();
+    // DTLS-SRTP is the default and is never turned off.
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(configuration)
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(Handler(events)))
+        .with_udp_addrs(settings.udp_addrs.clone())
+        .build()
+        .await
+        .map_err(|e| format!("cannot create the media connection: {e}"))?;
+    Ok(Arc::new(pc))
+}

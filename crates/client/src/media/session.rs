@@ -1,0 +1,487 @@
+//! One call's WebRTC media session: a peer connection (webrtc 0.21) with one
+//! Opus track out and any number of tracks in, negotiated over the server
+//! with [`SignalMessage`]s.
+//!
+//! ```text
+//!  start ─► build peer connection, add the audio track
+//!    caller: offer ─► (answer within answer_timeout, else failed)
+//!    callee: (offer) ─► answer
+//!    both:   trickle candidates both ways ─► Connected (ICE + DTLS-SRTP)
+//!            ─► media_connected, start the send thread, stats every interval
+//!  stop: Stop from the manager (call_ended), this device's call is no longer
+//!        active (end_call, logout), or the client is gone ─► close, finish sink
+//!  fail: no answer, not connected within connect_timeout, ICE/DTLS failed,
+//!        a device failed ─► end the call, media_failed
+//! ```
+
+use super::audio::{Payload, PlayoutThread, SendThread, ToPlayout};
+use super::peer::{
+    audio_track, build_peer_connection, candidate_message, rtt_ms, PcEvent, OPUS_PT,
+};
+use super::signal::SignalMessage;
+use super::stats::{Counters, StatsBuilder};
+use super::{MediaDevices, Settings};
+use crate::client::WeakClient;
+use crate::events::CallEvent;
+use bytes::Bytes;
+use rtc::media::Sample;
+use softphone_media::processing::shared;
+use softphone_media::{EchoCanceller, MediaClock, Packet, PassThrough};
+use softphone_proto::{CallStatus, DeviceAddr, IceServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+};
+
+/// What the manager tells a running session.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// Negotiation from the other party.
+    Signal {
+        from: DeviceAddr,
+        data: serde_json::Value,
+    },
+    /// The call is over: stop.
+    Stop,
+}
+
+/// Everything a session starts from.
+pub(crate) struct Params {
+    pub session_id: String,
+    /// The caller offers; the callee answers.
+    pub offerer: bool,
+    pub ice_servers: Vec<IceServer>,
+    pub devices: MediaDevices,
+    pub settings: Arc<Settings>,
+    /// When the call was accepted (the `ice_servers` event that follows it).
+    pub accepted: Instant,
+}
+
+/// Runs a session to its end. Never panics on what the network sends; a
+/// failure ends the call and is reported as [`CallEvent::MediaFailed`].
+pub(crate) async fn run(
+    client: WeakClient,
+    params: Params,
+    inbound: mpsc::UnboundedReceiver<Inbound>,
+) {
+    let sid = params.session_id.clone();
+    let mut session = match Session::start(client.clone(), params).await {
+        Ok(s) => s,
+        Err(reason) => return fail_call(&client, &sid, reason).await,
+    };
+    let result = session.drive(inbound).await;
+    session.finish().await;
+    if let Err(reason) = result {
+        fail_call(&client, &sid, reason).await;
+    }
+}
+
+/// Ends the call (if it is still on) and reports why media failed.
+pub(crate) async fn fail_call(client: &WeakClient, sid: &str, reason: String) {
+    tracing::warn!(session = sid, "media failed: {reason}");
+    let Some(client) = client.upgrade() else {
+        return;
+    };
+    if client.active_call().is_some_and(|c| c.session_id == sid) {
+        if let Err(e) = client.end_call(sid).await {
+            tracing::debug!("could not end call {sid} after a media failure: {e}");
+        }
+    }
+    client.dispatch(CallEvent::MediaFailed {
+        session_id: sid.to_owned(),
+        reason,
+    });
+}
+
+struct Session {
+    client: WeakClient,
+    sid: String,
+    offerer: bool,
+    settings: Arc<Settings>,
+    accepted: Instant,
+    pc: Arc<dyn PeerConnection>,
+    events: mpsc::UnboundedReceiver<PcEvent>,
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: u8,
+    /// Who negotiates with us (learned from their first message).
+    remote: Option<DeviceAddr>,
+    remote_set: bool,
+    early_candidates: Vec<RTCIceCandidateInit>,
+    source: Option<Box<dyn softphone_media::AudioSource>>,
+    processor: softphone_media::SharedProcessor,
+    sender: Option<SendThread>,
+    playout: Option<PlayoutThread>,
+    playout_state: Arc<super::audio::PlayoutState>,
+    clock: MediaClock,
+    counters: Arc<Counters>,
+    stats: StatsBuilder,
+    connected: bool,
+}
+
+impl Session {
+    async fn start(client: WeakClient, params: Params) -> Result<Self, String> {
+        let Params {
+            session_id: sid,
+            offerer,
+            ice_servers,
+            devices,
+            settings,
+            accepted,
+        } = params;
+        let processor = if devices.echo_cancellation {
+            shared(EchoCanceller::new(true))
+        } else {
+            shared(PassThrough)
+        };
+        let clock = MediaClock::new();
+        let playout = PlayoutThread::start(devices.sink, processor.clone(), clock)
+            .map_err(|e| format!("cannot start the audio output: {e}"))?;
+        let (tx, events) = mpsc::unbounded_channel();
+        let pc = build_peer_connection(&settings, &ice_servers, tx).await?;
+        let ssrc = rand::random::<u32>();
+        let track = audio_track(ssrc)?;
+        let sender = pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| format!("cannot add the audio track: {e}"))?;
+        let payload_type = sender
+            .get_parameters()
+            .await
+            .ok()
+            .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+            .unwrap_or(OPUS_PT);
+        let mut session = Self {
+            client,
+            sid,
+            offerer,
+            settings,
+            accepted,
+            pc,
+            events,
+            track,
+            ssrc,
+            payload_type,
+            remote: None,
+            remote_set: false,
+            early_candidates: Vec::new(),
+            source: Some(devices.source),
+            processor,
+            sender: None,
+            playout_state: playout.state.clone(),
+            playout: Some(playout),
+            clock,
+            counters: Arc::new(Counters::default()),
+            stats: StatsBuilder::default(),
+            connected: false,
+        };
+        if offerer {
+            let offer = session
+                .pc
+                .create_offer(None)
+                .await
+                .map_err(|e| format!("cannot create the media offer: {e}"))?;
+            session
+                .pc
+                .set_local_description(offer.clone())
+                .await
+                .map_err(|e| format!("cannot use the media offer: {e}"))?;
+            session
+                .send(SignalMessage::Offer { sdp: offer.sdp })
+                .await?;
+        }
+        Ok(session)
+    }
+
+    /// The session's event loop; `Ok` when the call ended normally.
+    async fn drive(&mut self, mut inbound: mpsc::UnboundedReceiver<Inbound>) -> Result<(), String> {
+        let settings = self.settings.clone();
+        let answer_by = tokio::time::Instant::from_std(self.accepted + settings.answer_timeout);
+        let connect_by = tokio::time::Instant::from_std(self.accepted + settings.connect_timeout);
+        let mut stats_every = tokio::time::interval(settings.stats_interval);
+        stats_every.tick().await;
+        let mut watch = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                message = inbound.recv() => match message {
+                    None | Some(Inbound::Stop) => return Ok(()),
+                    Some(Inbound::Signal { from, data }) => self.on_signal(from, &data).await?,
+                },
+                Some(event) = self.events.recv() => match event {
+                    PcEvent::Candidate(init) => self.send(candidate_message(init)).await?,
+                    PcEvent::State(state) => self.on_state(state)?,
+                    PcEvent::Track(track) => self.on_track(track),
+                },
+                () = tokio::time::sleep_until(answer_by), if self.offerer && !self.remote_set => {
+                    return Err(format!(
+                        "the other side did not answer the media offer within {} s (does its app support audio?)",
+                        settings.answer_timeout.as_secs()
+                    ));
+                }
+                () = tokio::time::sleep_until(connect_by), if !self.connected => {
+                    return Err(format!(
+                        "the media connection did not come up within {} s (ICE found no working path; a firewall or TURN problem?)",
+                        settings.connect_timeout.as_secs()
+                    ));
+                }
+                _ = stats_every.tick(), if self.connected => {
+                    let rtt = rtt_ms(self.pc.as_ref()).await;
+                    let stats = self.report(rtt, false);
+                    self.emit(CallEvent::MediaStats { session_id: self.sid.clone(), stats });
+                }
+                _ = watch.tick() => {
+                    if !self.still_in_call() {
+                        return Ok(());
+                    }
+                    if let Some(error) = self.device_error() {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_signal(
+        &mut self,
+        from: DeviceAddr,
+        data: &serde_json::Value,
+    ) -> Result<(), String> {
+        let Some(message) = SignalMessage::from_value(data) else {
+            tracing::debug!(session = %self.sid, "ignoring a signal that is not media negotiation: {data}");
+            return Ok(());
+        };
+        self.remote.get_or_insert(from);
+        match message {
+            SignalMessage::Offer { sdp } if !self.offerer && !self.remote_set => {
+                let offer = RTCSessionDescription::offer(sdp)
+                    .map_err(|e| format!("the other side's media offer is not valid SDP: {e}"))?;
+                self.pc
+                    .set_remote_description(offer)
+                    .await
+                    .map_err(|e| format!("cannot use the other side's media offer: {e}"))?;
+                self.remote_set = true;
+                self.add_early_candidates().await;
+                let answer = self
+                    .pc
+                    .create_answer(None)
+                    .await
+                    .map_err(|e| format!("cannot answer the media offer: {e}"))?;
+                self.pc
+                    .set_local_description(answer.clone())
+                    .await
+                    .map_err(|e| format!("cannot use the media answer: {e}"))?;
+                self.send(SignalMessage::Answer { sdp: answer.sdp }).await?;
+            }
+            SignalMessage::Answer { sdp } if self.offerer && !self.remote_set => {
+                let answer = RTCSessionDescription::answer(sdp)
+                    .map_err(|e| format!("the other side's media answer is not valid SDP: {e}"))?;
+                self.pc
+                    .set_remote_description(answer)
+                    .await
+                    .map_err(|e| format!("cannot use the other side's media answer: {e}"))?;
+                self.remote_set = true;
+                self.add_early_candidates().await;
+            }
+            SignalMessage::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
+            } => {
+                let init = RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    username_fragment,
+                    ..Default::default()
+                };
+                if self.remote_set {
+                    if let Err(e) = self.pc.add_ice_candidate(init).await {
+                        tracing::debug!("ignoring a remote candidate: {e}");
+                    }
+                } else if self.early_candidates.len() < 64 {
+                    self.early_candidates.push(init);
+                }
+            }
+            other => tracing::debug!(session = %self.sid, "ignoring an out-of-turn {other:?}"),
+        }
+        Ok(())
+    }
+
+    async fn add_early_candidates(&mut self) {
+        for init in std::mem::take(&mut self.early_candidates) {
+            if let Err(e) = self.pc.add_ice_candidate(init).await {
+                tracing::debug!("ignoring a remote candidate: {e}");
+            }
+        }
+    }
+
+    fn on_state(&mut self, state: RTCPeerConnectionState) -> Result<(), String> {
+        tracing::debug!(session = %self.sid, "peer connection {state}");
+        match state {
+            RTCPeerConnectionState::Connected if !self.connected => {
+                self.connected = true;
+                self.emit(CallEvent::MediaConnected {
+                    session_id: self.sid.clone(),
+                    after: self.accepted.elapsed(),
+                });
+                self.start_sending()
+            }
+            RTCPeerConnectionState::Failed => Err(
+                "the media connection failed (ICE or DTLS); no audio path to the other side"
+                    .to_owned(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts the send thread and the task that writes its frames to the track.
+    fn start_sending(&mut self) -> Result<(), String> {
+        let Some(source) = self.source.take() else {
+            return Ok(());
+        };
+        let (tx, mut rx) = mpsc::channel::<Payload>(8);
+        let sender = SendThread::start(source, self.processor.clone(), self.settings.encoder, tx)
+            .map_err(|e| format!("cannot start the audio input: {e}"))?;
+        self.sender = Some(sender);
+        let (track, ssrc, pt, counters) = (
+            self.track.clone(),
+            self.ssrc,
+            self.payload_type,
+            self.counters.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some(payload) = rx.recv().await {
+                let bytes = payload.len();
+                let sample = Sample {
+                    data: Bytes::from(payload),
+                    duration: Duration::from_millis(20),
+                    ..Sample::new(Instant::now())
+                };
+                match track.sample_writer(ssrc, pt).write_sample(&sample).await {
+                    Ok(()) => counters.sent(bytes),
+                    Err(e) => tracing::debug!("an audio frame was not sent: {e}"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Reads a remote track's packets into the playout thread, under the
+    /// packets' SSRC (one jitter buffer per remote stream).
+    fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(input) = self.playout.as_ref().map(|p| p.input.clone()) else {
+            return;
+        };
+        let (clock, counters) = (self.clock, self.counters.clone());
+        tokio::spawn(async move {
+            let mut streams = Vec::new();
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(rtp) => {
+                        counters.received(rtp.payload.len());
+                        let stream = rtp.header.ssrc;
+                        if !streams.contains(&stream) {
+                            streams.push(stream);
+                        }
+                        let packet = Packet {
+                            seq: rtp.header.sequence_number,
+                            timestamp: rtp.header.timestamp,
+                            payload: rtp.payload.to_vec(),
+                        };
+                        let arrival_us = clock.now_us();
+                        if input
+                            .send(ToPlayout::Packet {
+                                stream,
+                                packet,
+                                arrival_us,
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+            for stream in streams {
+                let _ = input.send(ToPlayout::Remove(stream));
+            }
+        });
+    }
+
+    async fn send(&mut self, message: SignalMessage) -> Result<(), String> {
+        let Some(client) = self.client.upgrade() else {
+            return Ok(());
+        };
+        client
+            .send_signal(&self.sid, self.remote.clone(), message.to_value())
+            .await
+            .map_err(|e| format!("cannot send media negotiation: {e}"))
+    }
+
+    fn emit(&self, event: CallEvent) {
+        if let Some(client) = self.client.upgrade() {
+            client.dispatch(event);
+        }
+    }
+
+    /// This device is still in the call (and the client still exists).
+    fn still_in_call(&self) -> bool {
+        self.client.upgrade().is_some_and(|c| {
+            c.active_call().is_some_and(|call| {
+                call.session_id == self.sid && call.status == CallStatus::Ongoing
+            })
+        })
+    }
+
+    fn device_error(&self) -> Option<String> {
+        self.playout_state.error.lock().ok()?.clone()
+    }
+
+    /// The figures now; `rtt_ms` from the peer connection (if still open).
+    fn report(&mut self, rtt_ms: Option<f64>, last: bool) -> super::MediaStats {
+        let state = &self.playout_state;
+        let streams = state.streams.lock().map(|s| s.clone()).unwrap_or_default();
+        let first = state.first_audio.lock().ok().and_then(|f| *f);
+        let first_audio_ms =
+            first.map(|t| t.saturating_duration_since(self.accepted).as_millis() as u64);
+        let mut stats = self
+            .stats
+            .build(&self.counters, &streams, rtt_ms, first_audio_ms);
+        stats.last = last;
+        stats
+    }
+
+    /// Stops everything; the sink is finished before this returns.
+    async fn finish(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            let sender_error = tokio::task::spawn_blocking(move || sender.stop())
+                .await
+                .ok()
+                .flatten();
+            if let Some(e) = sender_error {
+                tracing::debug!("the audio input had stopped: {e}");
+            }
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing the peer connection: {e}");
+        }
+        if let Some(playout) = self.playout.take() {
+            let _ = tokio::task::spawn_blocking(move || playout.stop()).await;
+        }
+        if self.connected {
+            let stats = self.report(None, true);
+            self.emit(CallEvent::MediaStats {
+                session_id: self.sid.clone(),
+                stats,
+            });
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Placing, answering, declining and ending calls: one command per
+//! operation of the calling API, each answering the call as this user sees it.
+
+use crate::dto::{UiCall, UiCallType, UiReceiverType};
+use crate::error::{AppError, ErrorKind};
+use crate::notify;
+use crate::state::AppState;
+use serde::Deserialize;
+use softphone_client::{Call, CallStatus};
+use tauri::State;
+use ts_rs::TS;
+
+/// Why a ringing call is turned down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The callee declines.
+    Rejected,
+    /// The callee declines as busy.
+    Busy,
+    /// The caller gives up before an answer.
+    Cancelled,
+}
+
+impl From<RejectReason> for CallStatus {
+    fn from(r: RejectReason) -> Self {
+        match r {
+            RejectReason::Rejected => CallStatus::Rejected,
+            RejectReason::Busy => CallStatus::Busy,
+            RejectReason::Cancelled => CallStatus::Cancelled,
+        }
+    }
+}
+
+/// Calls `receiver` (a user or a group).
+#[tauri::command]
+pub async fn initiate_call(
+    state: State<'_, AppState>,
+    receiver: String,
+    call_type: UiCallType,
+    receiver_type: UiReceiverType,
+) -> Result<UiCall, AppError> {
+    if call_type == UiCallType::Video {
+        return Err(AppError::new(
+            ErrorKind::InvalidInput,
+            "video calls are not available yet; place an audio call",
+        ));
+    }
+    let (client, me) = state.client().await?;
+    let call = Call::new(receiver, call_type.into(), receiver_type.into());
+    Ok(UiCall::new(&client.initiate_call(call).await?, &me))
+}
+
+/// Answers a ringing call.
+#[tauri::command]
+pub async fn accept_call(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<UiCall, AppError> {
+    let (client, me) = state.client().await?;
+    let result = client.accept_call(&session_id).await;
+    notify::stop_ringing(&session_id, "Call answered");
+    Ok(UiCall::new(&result?, &me))
+}
+
+/// Declines a ringing call (`rejected` or `busy`) or cancels this user's own
+/// call before an answer (`cancelled`).
+#[tauri::command]
+pub async fn reject_call(
+    state: State<'_, AppState>,
+    session_id: String,
+    reason: RejectReason,
+) -> Result<UiCall, AppError> {
+    let (client, me) = state.client().await?;
+    let result = client.reject_call(&session_id, reason.into()).await;
+    notify::stop_ringing(&session_id, "Call declined");
+    Ok(UiCall::new(&result?, &me))
+}
+
+/// Hangs up an ongoing call.
+#[tauri::command]
+pub async fn end_call(state: State<'_, AppState>, session_id: String) -> Result<UiCall, AppError> {
+    let (client, me) = state.client().await?;
+    Ok(UiCall::new(&client.end_call(&session_id).await?, &me))
+}

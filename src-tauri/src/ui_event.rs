@@ -1,0 +1,182 @@
+//! [`UiEvent`]: the client's events translated for the UI (one Tauri event,
+//! [`EVENT`], whose payload is a tagged union). Pure: tested without a window.
+
+use crate::dto::{UiCall, UiPresence};
+use serde::Serialize;
+use softphone_client::{CallEvent, CallStatus, CancelReason, ConnectionState, EndReason};
+use ts_rs::TS;
+
+/// The name of the Tauri event every [`UiEvent`] is emitted under.
+pub const EVENT: &str = "softphone://event";
+
+/// The signaling connection, for the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UiConnection {
+    /// Opening the connection.
+    Connecting,
+    /// Connected.
+    Connected,
+    /// Lost; trying again.
+    Reconnecting,
+    /// Not connected and not trying.
+    Disconnected,
+}
+
+/// A state change the UI shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UiEvent {
+    /// Someone is calling this device.
+    IncomingCall {
+        /// The call.
+        call: UiCall,
+        /// The caller's name to show.
+        caller_name: String,
+    },
+    /// The callee answered this device's call.
+    OutgoingAccepted {
+        /// The call, ongoing.
+        call: UiCall,
+    },
+    /// This device's call will not be answered.
+    OutgoingRejected {
+        /// The call, final.
+        call: UiCall,
+        /// Why, as a sentence ("Bob is busy.").
+        message: String,
+    },
+    /// This device stopped ringing without answering here.
+    IncomingStopped {
+        /// The call as it now stands.
+        call: UiCall,
+        /// Why, as a sentence.
+        message: String,
+    },
+    /// The call this device was in is over.
+    CallEnded {
+        /// The call, ended.
+        call: UiCall,
+        /// Why, as a sentence.
+        message: String,
+    },
+    /// This device came back to its call after a reconnect.
+    CallResumed {
+        /// The call.
+        call: UiCall,
+    },
+    /// A contact's presence changed.
+    Presence {
+        /// Who.
+        user_id: String,
+        /// Now.
+        presence: UiPresence,
+    },
+    /// The signaling connection changed state.
+    Connection {
+        /// The state.
+        state: UiConnection,
+        /// In words, for the status line.
+        message: String,
+    },
+    /// The server reported a problem that answers no request.
+    ServerError {
+        /// Its sentence.
+        message: String,
+    },
+}
+
+impl UiEvent {
+    /// The UI event for a client event seen by user `me`; `name` gives a
+    /// user's display name. `None` for what the UI does not show (media
+    /// negotiation, ICE servers, participant details).
+    pub fn from_client(event: &CallEvent, me: &str, name: &dyn Fn(&str) -> String) -> Option<Self> {
+        Some(match event {
+            CallEvent::IncomingCallReceived { call } => UiEvent::IncomingCall {
+                caller_name: name(&call.initiator),
+                call: UiCall::new(call, me),
+            },
+            CallEvent::OutgoingCallAccepted { call, .. } => UiEvent::OutgoingAccepted {
+                call: UiCall::new(call, me),
+            },
+            CallEvent::OutgoingCallRejected { call, status } => {
+                let who = name(&call.receiver);
+                let message = match status {
+                    CallStatus::Busy => format!("{who} is busy."),
+                    CallStatus::Rejected => format!("{who} declined the call."),
+                    CallStatus::Unanswered if call.end_reason == Some(EndReason::Offline) => {
+                        format!("{who} is offline.")
+                    }
+                    CallStatus::Unanswered => format!("{who} did not answer."),
+                    _ => format!("The call to {who} did not go through."),
+                };
+                UiEvent::OutgoingRejected {
+                    call: UiCall::new(call, me),
+                    message,
+                }
+            }
+            CallEvent::IncomingCallCancelled { call, reason } => {
+                let who = name(&call.initiator);
+                let message = match reason {
+                    CancelReason::Cancelled => format!("Missed call from {who}: they hung up."),
+                    CancelReason::Unanswered => format!("Missed call from {who}."),
+                    CancelReason::AnsweredElsewhere => "Answered on another device.".to_owned(),
+                    CancelReason::DeclinedElsewhere => "Declined on another device.".to_owned(),
+                    CancelReason::ConnectionLost => format!("The call from {who} was lost."),
+                    CancelReason::ServerShutdown => "The server shut down.".to_owned(),
+                };
+                UiEvent::IncomingStopped {
+                    call: UiCall::new(call, me),
+                    message,
+                }
+            }
+            CallEvent::CallEnded { call, reason, .. } => {
+                let message = match reason {
+                    EndReason::Hangup => "Call ended.",
+                    EndReason::ConnectionLost => "Call ended: the connection was lost.",
+                    EndReason::ServerShutdown => "Call ended: the server shut down.",
+                    EndReason::Timeout | EndReason::Offline | EndReason::Busy => "Call ended.",
+                };
+                UiEvent::CallEnded {
+                    call: UiCall::new(call, me),
+                    message: message.to_owned(),
+                }
+            }
+            CallEvent::CallResumed { call } => UiEvent::CallResumed {
+                call: UiCall::new(call, me),
+            },
+            CallEvent::PresenceChanged { user_id, status } => UiEvent::Presence {
+                user_id: user_id.clone(),
+                presence: (*status).into(),
+            },
+            CallEvent::ConnectionStateChanged(state) => connection(state),
+            CallEvent::ServerError { message, .. } => UiEvent::ServerError {
+                message: message.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+fn connection(state: &ConnectionState) -> UiEvent {
+    let (state, message) = match state {
+        ConnectionState::Connecting => (UiConnection::Connecting, "Connecting…".to_owned()),
+        ConnectionState::Connected => (UiConnection::Connected, "Connected".to_owned()),
+        ConnectionState::Reconnecting { retry_in, .. } => (
+            UiConnection::Reconnecting,
+            format!(
+                "Connection lost; reconnecting in {} s…",
+                retry_in.as_secs_f64().ceil()
+            ),
+        ),
+        ConnectionState::Disconnected { reason } => (
+            UiConnection::Disconnected,
+            format!("Disconnected: {reason}"),
+        ),
+    };
+    UiEvent::Connection { state, message }
+}
+
+#[cfg(test)]
+#[path = "ui_event_tests.rs"]
+mod tests;

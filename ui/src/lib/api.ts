@@ -1,0 +1,65 @@
+// The shell's commands, typed. Payload and answer types come from
+// bindings.ts (generated from the Rust types); the command names match
+// src-tauri/src/commands/mod.rs. Nothing else in the UI calls `invoke`.
+import { invoke } from "@tauri-apps/api/core";
+import type {
+  AppError,
+  LoginDefaults,
+  RejectReason,
+  SessionInfo,
+  UiCall,
+  UiCallType,
+  UiGroup,
+  UiReceiverType,
+  UiUser,
+} from "./bindings";
+
+export interface LoginForm {
+  serverUrl: string;
+  username: string;
+  password: string;
+  remember: boolean;
+}
+
+export const api = {
+  getSettings: () => invoke<LoginDefaults>("get_settings"),
+  login: (f: LoginForm) =>
+    invoke<SessionInfo>("login", {
+      serverUrl: f.serverUrl,
+      username: f.username,
+      password: f.password,
+      remember: f.remember,
+    }),
+  restoreSession: () => invoke<SessionInfo | null>("restore_session"),
+  logout: () => invoke<null>("logout"),
+  initiateCall: (receiver: string, callType: UiCallType, receiverType: UiReceiverType) =>
+    invoke<UiCall>("initiate_call", { receiver, callType, receiverType }),
+  acceptCall: (sessionId: string) => invoke<UiCall>("accept_call", { sessionId }),
+  rejectCall: (sessionId: string, reason: RejectReason) =>
+    invoke<UiCall>("reject_call", { sessionId, reason }),
+  endCall: (sessionId: string) => invoke<UiCall>("end_call", { sessionId }),
+  listUsers: () => invoke<UiUser[]>("list_users"),
+  listGroups: () => invoke<UiGroup[]>("list_groups"),
+  callHistory: (missedOnly = false) => invoke<UiCall[]>("call_history", { missedOnly }),
+};
+
+export type Api = typeof api;
+
+/** The sentence to show for a failed command (an AppError, or anything else). */
+export function errorMessage(e: unknown): string {
+  if (isAppError(e)) return sentence(e.message);
+  if (e instanceof Error) return sentence(e.message);
+  return sentence(String(e));
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return typeof e === "object" && e !== null && "kind" in e && "message" in e;
+}
+
+/** Capitalizes the first letter and ends with a full stop. */
+export function sentence(text: string): string {
+  const t = text.trim();
+  if (!t) return t;
+  const s = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(s) ? s : `${s}.`;
+}

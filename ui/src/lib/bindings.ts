@@ -1,0 +1,198 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:
+// run `UPDATE_BINDINGS=1 cargo test -p softphone bindings` after changing them.
+
+/** The Tauri event every UiEvent is emitted under. */
+export const EVENT = "softphone://event";
+
+export type UiCallType = "audio" | "video";
+
+export type UiReceiverType = "user" | "group";
+
+export type UiCallStatus = "initiated" | "ongoing" | "rejected" | "busy" | "cancelled" | "unanswered" | "ended";
+
+export type UiPresence = "offline" | "online" | "in_call";
+
+export type UiCall = { 
+/**
+ * The call's id.
+ */
+session_id: string, 
+/**
+ * Audio or video.
+ */
+call_type: UiCallType, 
+/**
+ * User or group call.
+ */
+receiver_type: UiReceiverType, 
+/**
+ * Who placed it.
+ */
+initiator: string, 
+/**
+ * The user or group called.
+ */
+receiver: string, 
+/**
+ * The other party: the caller for incoming calls, the receiver otherwise.
+ */
+peer: string, 
+/**
+ * Did this user place it?
+ */
+outgoing: boolean, 
+/**
+ * Incoming and never answered (nobody picked up, or the caller gave up).
+ */
+missed: boolean, 
+/**
+ * Where it stands.
+ */
+status: UiCallStatus, 
+/**
+ * When it was placed (ms since the Unix epoch).
+ */
+initiated_at: number, 
+/**
+ * When it was answered.
+ */
+answered_at: number | null, 
+/**
+ * How long it lasted, once ended.
+ */
+duration_ms: number | null, };
+
+export type UiUser = { 
+/**
+ * Their id (what calls use).
+ */
+user_id: string, 
+/**
+ * Their name to show.
+ */
+display_name: string, 
+/**
+ * Online, offline or in a call.
+ */
+presence: UiPresence, };
+
+export type UiGroup = { 
+/**
+ * Its id (what calls use).
+ */
+group_id: string, 
+/**
+ * Its name to show.
+ */
+display_name: string, 
+/**
+ * Member user ids.
+ */
+members: Array<string>, };
+
+export type SessionInfo = { 
+/**
+ * Who is signed in.
+ */
+user_id: string, 
+/**
+ * Where.
+ */
+server_url: string, 
+/**
+ * Something to tell the person about the sign-in (the keyring refused
+ * to keep the session, …).
+ */
+notice: string | null, };
+
+export type LoginDefaults = { 
+/**
+ * The last server URL used (or the default).
+ */
+server_url: string, 
+/**
+ * The last username used.
+ */
+username: string, 
+/**
+ * Whether "remember me" was on.
+ */
+remember: boolean, };
+
+export type RejectReason = "rejected" | "busy" | "cancelled";
+
+export type ErrorKind = "wrong_credentials" | "unreachable" | "session_expired" | "not_logged_in" | "not_connected" | "already_in_call" | "not_found" | "invalid_input" | "keyring" | "settings" | "other";
+
+export type AppError = { 
+/**
+ * What kind of failure.
+ */
+kind: ErrorKind, 
+/**
+ * The sentence to show.
+ */
+message: string, };
+
+export type UiConnection = "connecting" | "connected" | "reconnecting" | "disconnected";
+
+export type UiEvent = { "type": "incoming_call", 
+/**
+ * The call.
+ */
+call: UiCall, 
+/**
+ * The caller's name to show.
+ */
+caller_name: string, } | { "type": "outgoing_accepted", 
+/**
+ * The call, ongoing.
+ */
+call: UiCall, } | { "type": "outgoing_rejected", 
+/**
+ * The call, final.
+ */
+call: UiCall, 
+/**
+ * Why, as a sentence ("Bob is busy.").
+ */
+message: string, } | { "type": "incoming_stopped", 
+/**
+ * The call as it now stands.
+ */
+call: UiCall, 
+/**
+ * Why, as a sentence.
+ */
+message: string, } | { "type": "call_ended", 
+/**
+ * The call, ended.
+ */
+call: UiCall, 
+/**
+ * Why, as a sentence.
+ */
+message: string, } | { "type": "call_resumed", 
+/**
+ * The call.
+ */
+call: UiCall, } | { "type": "presence", 
+/**
+ * Who.
+ */
+user_id: string, 
+/**
+ * Now.
+ */
+presence: UiPresence, } | { "type": "connection", 
+/**
+ * The state.
+ */
+state: UiConnection, 
+/**
+ * In words, for the status line.
+ */
+message: string, } | { "type": "server_error", 
+/**
+ * Its sentence.
+ */
+message: string, };

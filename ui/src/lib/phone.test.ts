@@ -1,0 +1,191 @@
+// The UI logic against a mocked shell (@tauri-apps/api/mocks): commands go
+// through mockIPC, events through its event mocking.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import { get } from "svelte/store";
+import { AUDIO_UNAVAILABLE, Phone } from "./phone";
+import { EVENT, type UiEvent } from "./bindings";
+import { mkCall } from "./fixtures";
+
+type Handler = (args: Record<string, unknown>) => unknown;
+let calls: { cmd: string; args: Record<string, unknown> }[];
+let handlers: Record<string, Handler>;
+
+const session = { user_id: "bob", server_url: "http://127.0.0.1:8480", notice: null };
+const ringing = mkCall({ status: "initiated", answered_at: null, duration_ms: null });
+
+function setup(over: Record<string, Handler> = {}) {
+  calls = [];
+  handlers = {
+    get_settings: () => ({ server_url: "http://127.0.0.1:8480", username: "bob", remember: true }),
+    restore_session: () => null,
+    login: () => session,
+    logout: () => null,
+    list_users: () => [{ user_id: "alice", display_name: "Alice", presence: "online" }],
+    list_groups: () => [{ group_id: "team", display_name: "Team", members: ["alice", "bob"] }],
+    call_history: () => [],
+    accept_call: () => ({ ...ringing, status: "ongoing", answered_at: 5 }),
+    reject_call: () => ({ ...ringing, status: "rejected" }),
+    end_call: () => ({ ...ringing, status: "ended" }),
+    initiate_call: (a) => mkCall({ receiver: String(a.receiver), peer: String(a.receiver), outgoing: true, status: "initiated" }),
+    ...over,
+  };
+  mockIPC(
+    (cmd, args) => {
+      calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+      const h = handlers[cmd];
+      if (!h) throw new Error(`unexpected command ${cmd}`);
+      return h((args ?? {}) as Record<string, unknown>);
+    },
+    { shouldMockEvents: true },
+  );
+}
+
+async function signedInPhone() {
+  const phone = new Phone(undefined, () => 1_000);
+  await phone.start();
+  await phone.login({ serverUrl: "http://127.0.0.1:8480", username: "bob", password: "bob", remember: true });
+  return phone;
+}
+
+const send = (ev: UiEvent) => emit(EVENT, ev);
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+beforeEach(() => setup());
+afterEach(() => clearMocks());
+
+describe("signing in", () => {
+  it("shows the login screen when nothing is saved in the keyring", async () => {
+    const phone = new Phone();
+    await phone.start();
+    expect(get(phone.state).phase).toBe("signed_out");
+    expect(get(phone.state).defaults.username).toBe("bob");
+  });
+
+  it("is signed in from the keyring and loads contacts", async () => {
+    setup({ restore_session: () => session });
+    const phone = new Phone();
+    await phone.start();
+    const s = get(phone.state);
+    expect(s.phase).toBe("signed_in");
+    expect(s.users.map((u) => u.user_id)).toEqual(["alice"]);
+    expect(s.groups).toHaveLength(1);
+  });
+
+  it("says so when the password is wrong", async () => {
+    setup({ login: () => Promise.reject({ kind: "wrong_credentials", message: "wrong username or password" }) });
+    const phone = new Phone();
+    await phone.start();
+    await phone.login({ serverUrl: "http://x", username: "bob", password: "nope", remember: false });
+    expect(get(phone.state).phase).toBe("signed_out");
+    expect(get(phone.state).notice).toBe("Wrong username or password. Check them and try again.");
+  });
+
+  it("says when the keyring would not keep the session", async () => {
+    setup({ login: () => ({ ...session, notice: "Signed in, but the system keyring cannot be used." }) });
+    const phone = await signedInPhone();
+    expect(get(phone.state).phase).toBe("signed_in");
+    expect(get(phone.state).notice).toBe("Signed in, but the system keyring cannot be used.");
+  });
+
+  it("passes the server's sentence when it is unreachable", async () => {
+    const message = "cannot reach the server at http://127.0.0.1:9/ (connection refused); check the address and that the server is running";
+    setup({ login: () => Promise.reject({ kind: "unreachable", message }) });
+    const phone = new Phone();
+    await phone.start();
+    await phone.login({ serverUrl: "http://127.0.0.1:9", username: "bob", password: "bob", remember: true });
+    expect(get(phone.state).notice).toMatch(/^Cannot reach the server at .* running\.$/);
+  });
+
+  it("sends the form as the command's arguments", async () => {
+    await signedInPhone();
+    const login = calls.find((c) => c.cmd === "login");
+    expect(login?.args).toEqual({ serverUrl: "http://127.0.0.1:8480", username: "bob", password: "bob", remember: true });
+  });
+});
+
+describe("incoming calls", () => {
+  it("rings with the caller's name, and answering starts the timer", async () => {
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await flush();
+    expect(get(phone.state).call).toMatchObject({ stage: "incoming", peerName: "Alice" });
+    await phone.accept();
+    expect(calls.find((c) => c.cmd === "accept_call")?.args).toEqual({ sessionId: "s1" });
+    expect(get(phone.state).call).toMatchObject({ stage: "ongoing", startedAt: 1_000 });
+    await phone.hangUp();
+    expect(get(phone.state).call).toBeNull();
+  });
+
+  it("stops ringing when answered elsewhere", async () => {
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await send({ type: "incoming_stopped", call: { ...ringing, status: "ongoing" }, message: "Answered on another device." });
+    await flush();
+    expect(get(phone.state).call).toBeNull();
+    expect(get(phone.state).notice).toBe("Answered on another device.");
+  });
+
+  it("declines as rejected", async () => {
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await flush();
+    await phone.decline();
+    expect(calls.find((c) => c.cmd === "reject_call")?.args).toEqual({ sessionId: "s1", reason: "rejected" });
+    expect(get(phone.state).call).toBeNull();
+  });
+});
+
+describe("outgoing calls", () => {
+  it("shows why a call was not answered", async () => {
+    const phone = await signedInPhone();
+    await phone.call("alice");
+    expect(get(phone.state).call).toMatchObject({ stage: "outgoing", peerName: "Alice" });
+    const call = get(phone.state).call!.call;
+    await send({ type: "outgoing_rejected", call: { ...call, status: "busy" }, message: "Alice is busy." });
+    await flush();
+    expect(get(phone.state).call).toBeNull();
+    expect(get(phone.state).notice).toBe("Alice is busy.");
+  });
+
+  it("shows the shell's sentence when placing fails", async () => {
+    setup({ initiate_call: () => Promise.reject({ kind: "not_connected", message: "not connected to the server (reconnecting)" }) });
+    const phone = await signedInPhone();
+    await phone.call("alice");
+    expect(get(phone.state).call).toBeNull();
+    expect(get(phone.state).notice).toBe("Not connected to the server (reconnecting).");
+  });
+
+  it("cancels before an answer, and the accepted call goes on screen", async () => {
+    const phone = await signedInPhone();
+    await phone.call("alice");
+    const call = get(phone.state).call!.call;
+    await send({ type: "outgoing_accepted", call: { ...call, status: "ongoing" } });
+    await flush();
+    expect(get(phone.state).call?.stage).toBe("ongoing");
+    phone.toggleMute();
+    expect(get(phone.state).notice).toBe(AUDIO_UNAVAILABLE);
+  });
+});
+
+describe("presence, connection and the missed-call badge", () => {
+  it("updates presence and the connection line", async () => {
+    const phone = await signedInPhone();
+    await send({ type: "presence", user_id: "alice", presence: "in_call" });
+    await send({ type: "connection", state: "reconnecting", message: "Connection lost; reconnecting in 1 s…" });
+    await flush();
+    const s = get(phone.state);
+    expect(s.users[0].presence).toBe("in_call");
+    expect(s.connection).toEqual({ state: "reconnecting", message: "Connection lost; reconnecting in 1 s…" });
+  });
+
+  it("resets the badge once the history is looked at", async () => {
+    setup({ call_history: () => [mkCall({ missed: true, status: "unanswered", initiated_at: 500 })] });
+    const phone = await signedInPhone();
+    expect(get(phone.state).history[0].missed).toBe(true);
+    expect(get(phone.state).seenMissedAt).toBeLessThan(500);
+    phone.markMissedSeen();
+    expect(get(phone.state).seenMissedAt).toBe(1_000);
+  });
+});
