@@ -1,6 +1,6 @@
 //! `softphone-cli` processes and their JSON lines.
 
-use crate::bin_path;
+use crate::{bin_path, PATIENCE};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -26,6 +26,14 @@ pub struct Exit {
 }
 
 impl Exit {
+    /// The first printed line whose `event` is `name`; panics naming what was printed if none.
+    pub fn event(&self, name: &str) -> &serde_json::Value {
+        self.events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` event; printed {:?}", self.names()))
+    }
+
     /// The `event` names printed, in order.
     pub fn names(&self) -> Vec<String> {
         self.events
@@ -87,6 +95,11 @@ impl Cli {
                 ),
             }
         }
+    }
+
+    /// Waits until the process reports its connection as `connected`.
+    pub fn expect_connected(&mut self) {
+        while self.expect_event("connection_state", PATIENCE)["state"] != "connected" {}
     }
 
     /// Waits for the process to exit by itself.

@@ -49,6 +49,15 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
+/// A 1:1 audio call to place: `Call::new(to, Audio, User)`.
+pub fn audio_call(to: &str) -> softphone_proto::Call {
+    softphone_proto::Call::new(
+        to,
+        softphone_proto::CallType::Audio,
+        softphone_proto::ReceiverType::User,
+    )
+}
+
 /// Sends SIGTERM (graceful) or SIGKILL to a process by id.
 pub fn signal(pid: u32, sig: &str) {
     let _ = std::process::Command::new("kill")

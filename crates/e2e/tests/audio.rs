@@ -57,11 +57,7 @@ fn speech_arrives_in_both_directions() {
             path(&bob_rec),
         ],
     );
-    loop {
-        if bob.expect_event("connection_state", PATIENCE)["state"] == "connected" {
-            break;
-        }
-    }
+    bob.expect_connected();
     let mut alice = Cli::spawn(
         &server.url(),
         "alice/laptop",
@@ -220,7 +216,7 @@ fn speech_arrives_through_turn_only() {
         "bob/desk",
         &["answer", "--relay-only", "--output-wav", path(&bob_rec)],
     );
-    while bob.expect_event("connection_state", PATIENCE)["state"] != "connected" {}
+    bob.expect_connected();
     let alice = Cli::spawn(
         &server.url(),
         "alice/laptop",

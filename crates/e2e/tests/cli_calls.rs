@@ -13,21 +13,6 @@ fn answerer(server: &TestServer, who: &str, args: &[&str]) -> Cli {
     cli
 }
 
-trait Connected {
-    fn expect_connected(&mut self);
-}
-
-impl Connected for Cli {
-    fn expect_connected(&mut self) {
-        loop {
-            let e = self.expect_event("connection_state", PATIENCE);
-            if e["state"] == "connected" {
-                return;
-            }
-        }
-    }
-}
-
 #[test]
 fn answered_call_connects_and_either_side_hangs_up() {
     let server = TestServer::start(&[]);
@@ -48,16 +33,8 @@ fn answered_call_connects_and_either_side_hangs_up() {
         names.contains(&"incoming_call_received".into()),
         "{names:?}"
     );
-    let incoming = bob
-        .events
-        .iter()
-        .find(|e| e["event"] == "incoming_call_received")
-        .expect("incoming");
-    let initiated = alice
-        .events
-        .iter()
-        .find(|e| e["event"] == "call_initiated")
-        .expect("initiated");
+    let incoming = bob.event("incoming_call_received");
+    let initiated = alice.event("call_initiated");
     assert_eq!(incoming["session_id"], initiated["session_id"]);
 }
 
@@ -67,11 +44,7 @@ fn callee_rejects() {
     let bob = answerer(&server, "bob", &["--reject"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice
-        .events
-        .iter()
-        .find(|e| e["event"] == "outgoing_call_rejected")
-        .expect("rejected event");
+    let rejected = alice.event("outgoing_call_rejected");
     assert_eq!(rejected["status"], "rejected");
     assert!(
         alice.stderr.contains("declined"),
@@ -87,11 +60,7 @@ fn callee_answers_busy() {
     let bob = answerer(&server, "bob", &["--busy"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice
-        .events
-        .iter()
-        .find(|e| e["event"] == "outgoing_call_rejected")
-        .expect("rejected event");
+    let rejected = alice.event("outgoing_call_rejected");
     assert_eq!(rejected["status"], "busy");
     assert_eq!(bob.wait(EXIT).code, Some(0));
 }
@@ -109,11 +78,7 @@ fn caller_cancels_while_ringing() {
     assert_eq!(alice.code, Some(0), "{}", alice.stderr);
     let bob = bob.wait(EXIT);
     assert_ne!(bob.code, Some(0), "the call bob waited to answer went away");
-    let cancelled = bob
-        .events
-        .iter()
-        .find(|e| e["event"] == "incoming_call_cancelled")
-        .expect("cancelled");
+    let cancelled = bob.event("incoming_call_cancelled");
     assert_eq!(cancelled["reason"], "cancelled");
 }
 
@@ -123,18 +88,10 @@ fn unanswered_after_ring_timeout() {
     let bob = answerer(&server, "bob", &["--answer-after", "30"]);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "bob", "--timeout", "1"]).wait(EXIT);
     assert_ne!(alice.code, Some(0));
-    let rejected = alice
-        .events
-        .iter()
-        .find(|e| e["event"] == "outgoing_call_rejected")
-        .expect("rejected event");
+    let rejected = alice.event("outgoing_call_rejected");
     assert_eq!(rejected["status"], "unanswered");
     let bob = bob.wait(EXIT);
-    let cancelled = bob
-        .events
-        .iter()
-        .find(|e| e["event"] == "incoming_call_cancelled")
-        .expect("cancelled");
+    let cancelled = bob.event("incoming_call_cancelled");
     assert_eq!(cancelled["reason"], "unanswered");
     // bob's call log shows it as missed.
     let history = Cli::spawn(&server.url(), "bob", &["history", "--missed"]).wait(EXIT);
@@ -151,11 +108,7 @@ fn calling_someone_in_a_call_is_busy_without_ringing() {
     let mut carol = Cli::spawn(&server.url(), "carol", &["call", "dave"]);
     carol.expect_event("outgoing_call_accepted", PATIENCE);
     let alice = Cli::spawn(&server.url(), "alice", &["call", "dave"]).wait(EXIT);
-    let rejected = alice
-        .events
-        .iter()
-        .find(|e| e["event"] == "outgoing_call_rejected")
-        .expect("rejected event");
+    let rejected = alice.event("outgoing_call_rejected");
     assert_eq!(rejected["status"], "busy");
     let dave = dave.wait(EXIT);
     let rings = dave
@@ -176,11 +129,7 @@ fn two_devices_ring_and_the_first_accept_wins() {
     assert_eq!(first.wait(EXIT).code, Some(0));
     let second = second.wait(EXIT);
     assert!(second.names().contains(&"incoming_call_received".into()));
-    let cancelled = second
-        .events
-        .iter()
-        .find(|e| e["event"] == "incoming_call_cancelled")
-        .expect("cancelled");
+    let cancelled = second.event("incoming_call_cancelled");
     assert_eq!(cancelled["reason"], "answered_elsewhere");
     assert_ne!(second.code, Some(0), "the laptop did not get to answer");
 }

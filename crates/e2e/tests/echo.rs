@@ -24,7 +24,7 @@ fn start_bot(server_url: &str, user_device: &str, args: &[&str]) -> Cli {
     let mut argv = vec!["echo-bot"];
     argv.extend_from_slice(args);
     let mut bot = Cli::spawn(server_url, user_device, &argv);
-    while bot.expect_event("connection_state", PATIENCE)["state"] != "connected" {}
+    bot.expect_connected();
     bot
 }
 

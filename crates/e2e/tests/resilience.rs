@@ -3,13 +3,9 @@
 //! survives graceful and abrupt restarts.
 
 use softphone_client::{CallEvent, ConnectionState};
-use softphone_e2e::{Party, TcpProxy, TestServer};
+use softphone_e2e::{audio_call, Party, TcpProxy, TestServer};
 use softphone_proto::*;
 use std::time::Duration;
-
-fn audio_call(to: &str) -> Call {
-    Call::new(to, CallType::Audio, ReceiverType::User)
-}
 
 /// alice (direct) and bob (through `proxy`) in an ongoing call.
 async fn talking(server: &TestServer, proxy: &TcpProxy) -> (Party, Party, String) {

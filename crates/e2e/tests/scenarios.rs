@@ -3,13 +3,9 @@
 
 use softphone_client::CallEvent;
 use softphone_e2e::raw::{http, RawSocket};
-use softphone_e2e::{Party, TestServer};
+use softphone_e2e::{audio_call, Party, TestServer};
 use softphone_proto::*;
 use std::time::Duration;
-
-fn audio_call(to: &str) -> Call {
-    Call::new(to, CallType::Audio, ReceiverType::User)
-}
 
 #[tokio::test]
 async fn glare_connects_both_on_the_first_call() {

@@ -2,7 +2,7 @@
 //! private CA; a CLI that trusts that CA calls through it, one that does not
 //! is refused with a sentence.
 
-use softphone_e2e::{Cli, TestServer, PATIENCE};
+use softphone_e2e::{Cli, TestServer};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -88,11 +88,7 @@ fn calls_work_over_tls_and_an_untrusted_certificate_is_refused() {
         "bob",
         &["--ca-cert", ca, "answer", "--hangup-after", "1"],
     );
-    loop {
-        if bob.expect_event("connection_state", PATIENCE)["state"] == "connected" {
-            break;
-        }
-    }
+    bob.expect_connected();
     let alice = Cli::spawn(&server.url(), "alice", &["--ca-cert", ca, "call", "bob"])
         .wait(Duration::from_secs(20));
     assert_eq!(alice.code, Some(0), "{}", alice.stderr);
