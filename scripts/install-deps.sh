@@ -14,6 +14,8 @@ PACKAGES=(
   # daemon, notification daemon, screenshots
   xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools dunst
   libnotify-bin imagemagick
+  # audio bench: the reference softphone it compares CPU with
+  baresip
 )
 
 missing=()
@@ -33,6 +35,14 @@ fi
 # coturn's package starts a system service on some setups; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now coturn >/dev/null 2>&1 || true
+fi
+
+# Python tools of the audio tests: wideband PESQ (scripts/speech_score.py).
+VENV="${SOFTPHONE_VENV:-$HOME/.cache/softphone/venv}"
+if ! "$VENV/bin/python" -c 'import pesq, numpy, scipy' 2>/dev/null; then
+  echo "installing the PESQ scorer into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check pesq numpy scipy
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
