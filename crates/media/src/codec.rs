@@ -2,7 +2,9 @@
 //!
 //! The encoder's expected loss and bitrate can be changed mid-call (the
 //! WebRTC layer learns both from RTCP). libopus emits in-band FEC only when
-//! the expected loss is non-zero, so the default is 10 %.
+//! the expected loss is non-zero, so the default is 10 %. The default
+//! bitrate is 48 kb/s: end to end it scored PESQ-WB 4.25 on espeak speech,
+//! where 32 kb/s scored 3.82 and 40 kb/s 4.06 (`docs/media.md`).
 
 use crate::error::{MediaError, Result};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
@@ -24,7 +26,7 @@ pub struct EncoderConfig {
 impl Default for EncoderConfig {
     fn default() -> Self {
         Self {
-            bitrate_bps: 32_000,
+            bitrate_bps: 48_000,
             expected_loss_pct: 10,
             complexity: 9,
         }

@@ -15,6 +15,8 @@
 //!   RFC 3550 jitter, target delay, loss concealment, drift correction.
 //! - [`device`]: [`AudioSource`]/[`AudioSink`] traits; WAV file, null and
 //!   cpal (PulseAudio/ALSA) devices; device listing and watching; mute.
+//! - [`red`]: audio redundancy (RFC 2198): each packet carries copies of
+//!   the previous frames, so a lost packet is rebuilt from the next one.
 //! - [`processing`]: the echo-cancellation / noise-suppression slot
 //!   ([`processing::AudioProcessor`]), shared by both directions.
 //! - [`pipeline`]: send side (source → processing → Opus) and receive side
@@ -47,6 +49,7 @@ mod error;
 pub mod jitter;
 pub mod pipeline;
 pub mod processing;
+pub mod red;
 
 pub use codec::{EncoderConfig, FrameDecoder, OpusDecoder, OpusEncoder};
 pub use device::{AudioSink, AudioSource, Pacing, ReadStatus};

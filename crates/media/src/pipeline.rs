@@ -236,6 +236,19 @@ impl<K: AudioSink> ReceivePipeline<K> {
         Ok(jb.push(packet, arrival_us))
     }
 
+    /// Hand in the redundant copies (RED, RFC 2198) that came with a packet
+    /// of `stream` just given to [`push`](Self::push): they fill that
+    /// stream's gaps, and their number is how far back the sender's copies
+    /// now reach.
+    pub fn push_redundant(&mut self, stream: u32, copies: Vec<Packet>) {
+        if let Some(jb) = self.streams.get_mut(&stream) {
+            jb.set_redundancy(u8::try_from(copies.len()).unwrap_or(u8::MAX));
+            for copy in copies {
+                jb.push_redundant(copy);
+            }
+        }
+    }
+
     /// Forget a remote stream (participant left).
     pub fn remove_stream(&mut self, stream: u32) {
         self.streams.remove(&stream);

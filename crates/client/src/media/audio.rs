@@ -13,17 +13,57 @@
 //! non-blocking channel send, and both stop on a flag, finishing the sink
 //! (a WAV file gets its header) before they exit.
 
+use super::adapt::Plan;
 use softphone_media::{
     AudioSink, AudioSource, EncoderConfig, JitterConfig, JitterStats, MediaClock, MediaError,
     Packet, ReceivePipeline, SendPipeline, SharedProcessor,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// One encoded frame for the network.
 pub(crate) type Payload = Vec<u8>;
+
+/// How the session wants the audio sent right now ([`Plan`]), read by the
+/// send thread (bitrate, FEC) and the network task (copies per packet).
+#[derive(Debug, Default)]
+pub(crate) struct SendControl {
+    bitrate_bps: AtomicU32,
+    fec_loss_pct: AtomicU8,
+    redundancy: AtomicU8,
+}
+
+impl SendControl {
+    pub(crate) fn new(plan: Plan) -> Self {
+        let control = Self::default();
+        control.apply(plan);
+        control
+    }
+
+    pub(crate) fn apply(&self, plan: Plan) {
+        self.bitrate_bps.store(plan.bitrate_bps, Ordering::Relaxed);
+        self.fec_loss_pct
+            .store(plan.fec_loss_pct, Ordering::Relaxed);
+        self.redundancy.store(plan.redundancy, Ordering::Relaxed);
+    }
+
+    pub(crate) fn redundancy(&self) -> u8 {
+        self.redundancy.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bitrate_bps(&self) -> u32 {
+        self.bitrate_bps.load(Ordering::Relaxed)
+    }
+
+    fn encoder(&self) -> (u32, u8) {
+        (
+            self.bitrate_bps.load(Ordering::Relaxed),
+            self.fec_loss_pct.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// The send thread.
 pub(crate) struct SendThread {
@@ -33,11 +73,13 @@ pub(crate) struct SendThread {
 
 impl SendThread {
     /// Starts encoding from `source`; frames go to `out` (dropped when full).
-    /// The thread ends when the source ends, fails, `out` closes, or on stop.
+    /// Bitrate and FEC follow `control`. The thread ends when the source
+    /// ends, fails, `out` closes, or on stop.
     pub(crate) fn start(
         source: Box<dyn AudioSource>,
         processor: SharedProcessor,
         encoder: EncoderConfig,
+        control: Arc<SendControl>,
         out: tokio::sync::mpsc::Sender<Payload>,
     ) -> Result<Self, MediaError> {
         let mut pipeline = SendPipeline::new(source, processor, encoder)?;
@@ -46,7 +88,19 @@ impl SendThread {
         let join = std::thread::Builder::new()
             .name("media-send".into())
             .spawn(move || {
+                let mut applied = (encoder.bitrate_bps, encoder.expected_loss_pct);
                 while !flag.load(Ordering::Relaxed) {
+                    let wanted = control.encoder();
+                    if wanted != applied {
+                        applied = wanted;
+                        let opus = pipeline.encoder_mut();
+                        if let Err(e) = opus
+                            .set_bitrate(wanted.0)
+                            .and_then(|()| opus.set_expected_loss(wanted.1))
+                        {
+                            tracing::debug!("encoder settings {wanted:?} refused: {e}");
+                        }
+                    }
                     match pipeline.next_frame() {
                         Ok(Some(frame)) => match out.try_send(frame.payload) {
                             Ok(()) => {}
@@ -83,11 +137,14 @@ impl Drop for SendThread {
 
 /// What the remote tracks hand the playout thread.
 pub(crate) enum ToPlayout {
-    /// One RTP packet of stream `stream`, received at `arrival_us` on the session's clock.
+    /// One RTP packet of stream `stream`, received at `arrival_us` on the
+    /// session's clock, with the redundant copies of earlier frames it
+    /// carried (RED; `None` for a plain Opus packet).
     Packet {
         stream: u32,
         packet: Packet,
         arrival_us: u64,
+        copies: Option<Vec<Packet>>,
     },
     /// A remote stream ended.
     Remove(u32),
@@ -188,9 +245,13 @@ fn run_playout(
                     stream,
                     packet,
                     arrival_us,
+                    copies,
                 } => {
                     if let Err(e) = pipeline.push(stream, packet, arrival_us) {
                         tracing::debug!("packet refused by the jitter buffer: {e}");
+                    }
+                    if let Some(copies) = copies {
+                        pipeline.push_redundant(stream, copies);
                     }
                 }
                 ToPlayout::Remove(stream) => pipeline.remove_stream(stream),

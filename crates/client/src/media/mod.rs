@@ -28,6 +28,10 @@
 //!   fed by a `SendPipeline` over the [`AudioSource`]; every remote track in,
 //!   each stream (SSRC) with its own jitter buffer in one `ReceivePipeline`
 //!   mixed into the [`AudioSink`], so a forwarder sending several works.
+//! - **Loss.** RED over Opus (`red/48000/2`, RFC 2198) is offered too.
+//!   The other side's RTCP receiver reports (read by our own interceptor,
+//!   `rtcp.rs`) drive the plan in `adapt.rs`: 0–2 redundant copies of
+//!   earlier frames per packet, the Opus bitrate and its FEC.
 //! - **Stop.** On `call_ended`, when this device's call is no longer active
 //!   (its own `end_call`, logout), or on [`MediaHandle::shutdown`].
 //! - **Failure.** No answer to the offer within [`MediaConfig::answer_timeout`],
@@ -39,11 +43,22 @@
 //! [`CallEvent`](crate::CallEvent) stream (or listener), and media figures
 //! belong to the call they describe.
 //!
+//! - **Reconnect.** When this device's signaling connection comes back
+//!   inside the grace period the server sends `ice_servers` again; the
+//!   session then restarts ICE (a new offer with fresh credentials), in
+//!   case the network under it changed. The new TURN credentials are not
+//!   applied to the running connection (webrtc 0.21 has no
+//!   `setConfiguration`); the old ones last their TTL (a day by default).
+//!
 //! Group calls get no peer-to-peer media: they will go through the server's
-//! forwarder (a later issue). ICE restart after a reconnect is not done yet.
+//! forwarder (a later issue).
 
+mod adapt;
 mod audio;
+mod mos;
 mod peer;
+mod rtcp;
+mod rtp;
 mod session;
 mod signal;
 mod stats;
@@ -117,7 +132,7 @@ pub struct MediaConfig {
 }
 
 impl MediaConfig {
-    /// Defaults (10 s answer, 15 s connect, stats every 2 s, 32 kb/s Opus)
+    /// Defaults (10 s answer, 15 s connect, stats every 2 s, 48 kb/s Opus)
     /// with `devices` opening each call's devices.
     pub fn new(
         devices: impl Fn(&Call) -> Result<MediaDevices, MediaError> + Send + Sync + 'static,
@@ -308,8 +323,9 @@ impl Manager {
     /// Starts the session of call `sid` if this device is in it, it is a
     /// 1:1 call and none runs yet.
     fn start(&mut self, sid: String, servers: Vec<IceServer>) {
-        if self.sessions.contains_key(&sid) {
-            tracing::debug!(session = %sid, "new ICE servers for a running media session (ICE restart is not supported yet)");
+        if let Some((tx, _)) = self.sessions.get(&sid) {
+            // Sent again after this device reconnected inside the grace period.
+            let _ = tx.send(Inbound::Restart);
             return;
         }
         let Some(client) = self.client.upgrade() else {

@@ -1,9 +1,13 @@
-//! Building the peer connection (webrtc 0.21): the Opus codec, the one
-//! outgoing audio track, the event handler, and the few helpers that read
-//! from it (candidates, round-trip time).
+//! Building the peer connection (webrtc 0.21): the codecs (Opus, RED over
+//! Opus), the one outgoing audio track, the event handler, our RTCP report
+//! observer, the setup timers, and the few helpers that read from it
+//! (candidates, round-trip time).
 
+use super::rtcp::{RemoteReports, ReportObserver};
 use super::signal::SignalMessage;
 use super::Settings;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -36,6 +40,24 @@ pub(crate) fn opus_codec() -> RTCRtpCodec {
 
 /// Opus's conventional dynamic payload type.
 pub(crate) const OPUS_PT: u8 = 111;
+
+/// Audio redundancy (RFC 2198) over Opus, as browsers offer it.
+pub(crate) const RED_MIME: &str = "audio/red";
+const RED_PT: u8 = 63;
+
+fn red_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: RED_MIME.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: format!("{OPUS_PT}/{OPUS_PT}"),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Where our [`ReportObserver`] sits in the interceptor chain: above the
+/// report generators, so it sees inbound RTCP before it is dropped.
+const REPORT_OBSERVER_SLOT: usize = 10_500;
 
 /// What the peer connection's handler reports.
 pub(crate) enum PcEvent {
@@ -112,9 +134,14 @@ pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, Stri
 /// default), so each setup step waited up to a tick; 10 ms ticks make setup
 /// follow the network. A relayed-only session has nothing better to wait for,
 /// so relay candidates are accepted at once instead of after 2 s.
+///
+/// mDNS is off: our candidates carry addresses, not `.local` names, and its
+/// multicast socket cannot be opened on a host with only loopback (webrtc
+/// then fails the whole connection with "no such device").
 fn setting_engine(relay_only: bool) -> SettingEngine {
     let builder = SettingEngineBuilder::default()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS));
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
     let builder = if relay_only {
         builder.with_relay_acceptance_min_wait(Some(Duration::ZERO))
     } else {
@@ -129,23 +156,32 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 /// 200 ms × 7 gave it 1.4 s, plus headroom for a lossy first second.
 const ICE_MAX_BINDING_REQUESTS: u16 = 300;
 
+/// A peer connection that offers Opus and RED over Opus, reports its
+/// events to `events` and the other side's RTCP reports to `reports`.
 pub(crate) async fn build_peer_connection(
     settings: &Settings,
     servers: &[IceServer],
     events: mpsc::UnboundedSender<PcEvent>,
+    reports: RemoteReports,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut media = MediaEngine::default();
-    media
-        .register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: opus_codec(),
-                payload_type: OPUS_PT,
-            },
-            RtpCodecKind::Audio,
-        )
-        .map_err(|e| format!("cannot register Opus: {e}"))?;
+    for (rtp_codec, payload_type) in [(opus_codec(), OPUS_PT), (red_codec(), RED_PT)] {
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec,
+                    payload_type,
+                },
+                RtpCodecKind::Audio,
+            )
+            .map_err(|e| format!("cannot register the audio codecs: {e}"))?;
+    }
     let registry = register_default_interceptors(Registry::new(), &mut media)
-        .map_err(|e| format!("cannot set up RTCP interceptors: {e}"))?;
+        .map_err(|e| format!("cannot set up RTCP interceptors: {e}"))?
+        .with(
+            Slot::Custom(REPORT_OBSERVER_SLOT),
+            ReportObserver::new(reports),
+        );
     let ice_servers = servers
         .iter()
         .map(|s| RTCIceServer {

@@ -144,6 +144,8 @@ pub struct JitterStats {
     pub concealed: u64,
     /// Frames rebuilt from FEC.
     pub recovered_fec: u64,
+    /// Lost packets whose frame came in a later packet's redundant copy (RED).
+    pub recovered_red: u64,
     /// Frames skipped to shrink the delay (drift, target change, overrun).
     pub skipped: u64,
     /// Concealed frames inserted to grow the delay.
@@ -196,6 +198,8 @@ pub struct JitterBuffer<D> {
     played: [u64; 128],
     /// Highest sequence number after which a gap (loss) was seen.
     last_gap: Option<u64>,
+    /// How many frames back the sender's redundant copies reach (RED).
+    red_depth: u64,
     histogram: DelayHistogram,
     /// Smoothed target from the estimators (µs): rises at once, falls slowly.
     smoothed_target: f64,
@@ -226,6 +230,7 @@ impl<D: FrameDecoder> JitterBuffer<D> {
             offset: LeakyMin::new(0.01, 5_000, 1_000_000),
             played: [u64::MAX; 128],
             last_gap: None,
+            red_depth: 0,
             histogram: DelayHistogram::new(5_000, 400_000, 0.997),
             smoothed_target: 0.0,
             plc_run: 0,
@@ -255,9 +260,17 @@ impl<D: FrameDecoder> JitterBuffer<D> {
             (Some(gap), Some((high, _))) => high.saturating_sub(gap) < 500,
             _ => false,
         };
-        // While packets are being lost, hold one frame more, so the packet
-        // after a loss is usually here in time to rebuild it from its FEC.
-        let fec_headroom = if lossy { FRAME_US } else { 0 };
+        // While the sender adds redundant copies (it does when loss is
+        // reported), hold as many frames more as they reach back; else while
+        // packets are being lost, one frame more for the FEC. Either way the
+        // packet after a loss is usually here in time to rebuild it.
+        let fec_headroom = if self.red_depth > 0 {
+            FRAME_US * self.red_depth
+        } else if lossy {
+            FRAME_US
+        } else {
+            0
+        };
         ((self.smoothed_target as u64).max(self.config.min_delay_us) + fec_headroom)
             .clamp(self.config.min_delay_us, self.config.max_delay_us)
     }
@@ -294,6 +307,43 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         }
         self.suspect = None;
         self.store(packet, arrival_us)
+    }
+
+    /// How many frames back the redundant copies in the sender's packets now
+    /// reach (0 to 2; RED). The target delay grows by as many frames.
+    pub fn set_redundancy(&mut self, frames: u8) {
+        self.red_depth = u64::from(frames.min(2));
+    }
+
+    /// Hand in a redundant copy of an earlier frame (RFC 2198), taken from
+    /// a packet already given to [`push`](Self::push). It only fills a gap:
+    /// a frame already here or played, or one whose playout time has
+    /// passed, is ignored. It does not count as received and is not used to
+    /// measure delay (it travelled with a later packet).
+    pub fn push_redundant(&mut self, packet: Packet) -> PushOutcome {
+        let (Some((high_seq, high_ts)), Some(cursor)) = (self.highest, self.cursor) else {
+            return PushOutcome::Duplicate;
+        };
+        let seq = extend_seq(high_seq, packet.seq);
+        if seq >= high_seq
+            || self.packets.contains_key(&seq)
+            || self.played[(seq % 128) as usize] == seq
+        {
+            return PushOutcome::Duplicate;
+        }
+        if seq < cursor.seq {
+            return PushOutcome::Late;
+        }
+        let ts = extend_ts(high_ts, packet.timestamp);
+        self.packets.insert(
+            seq,
+            Slot {
+                ts,
+                payload: packet.payload,
+            },
+        );
+        self.stats.recovered_red += 1;
+        PushOutcome::Accepted
     }
 
     fn start_stream(&mut self, packet: &Packet) {

@@ -201,6 +201,54 @@ fn burst_loss_is_concealed_then_fec_without_growing_delay() {
     assert!(last.delay_us <= 60_000, "delay did not grow: {last:?}");
 }
 
+/// Every packet carries copies of the two before it (RED depth 2): a burst
+/// of two lost packets plays at full quality, from the copies in the packet
+/// after it, with no concealment and no FEC.
+#[test]
+fn burst_loss_is_rebuilt_from_redundant_copies() {
+    let mut jb = new_jb();
+    let mut out = vec![0.0; FRAME_SAMPLES];
+    let mut kinds = Vec::new();
+    let lost = [30u16, 31, 60, 61, 90];
+    let mut now = 7_000;
+    for i in 0..120u16 {
+        let arrival = u64::from(i) * FRAME_US + 10_000;
+        while now < arrival {
+            kinds.push((jb.pop_into(now, &mut out), out[0] as u16));
+            now += FRAME_US;
+        }
+        if lost.contains(&i) {
+            continue;
+        }
+        jb.push(packet(i, 960 * u32::from(i)), arrival);
+        jb.set_redundancy(2);
+        for back in 1..=2u16.min(i) {
+            let _ = jb.push_redundant(packet(i - back, 960 * u32::from(i - back)));
+        }
+    }
+    for _ in 0..10 {
+        kinds.push((jb.pop_into(now, &mut out), out[0] as u16));
+        now += FRAME_US;
+    }
+    let normal: Vec<u16> = kinds
+        .iter()
+        .filter(|(k, _)| *k == FrameKind::Normal)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(normal, (0..120).collect::<Vec<u16>>(), "{kinds:?}");
+    let s = jb.stats();
+    assert_eq!(s.lost, 5, "the network loss is still counted: {s:?}");
+    assert_eq!(s.recovered_red, 5, "{s:?}");
+    assert_eq!(s.recovered_fec, 0, "{s:?}");
+    let last_normal = kinds.iter().rposition(|(k, _)| *k == FrameKind::Normal);
+    assert!(
+        !kinds[..last_normal.unwrap_or(0)]
+            .iter()
+            .any(|(k, _)| *k == FrameKind::Concealed),
+        "nothing concealed while the stream ran: {kinds:?}"
+    );
+}
+
 #[test]
 fn jitter_spike_raises_delay_then_settles() {
     // Packets 100..=107 are held up and arrive together 160 ms after packet 100 was due.

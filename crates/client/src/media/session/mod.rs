@@ -8,35 +8,37 @@
 //!    callee: (offer) ─► answer
 //!    both:   trickle candidates both ways ─► Connected (ICE + DTLS-SRTP)
 //!            ─► media_connected, start the send thread, stats every interval
+//!  restart: this device reconnected to the server ─► ICE-restart offer
+//!           (either side may send one; the other answers it)
 //!  stop: Stop from the manager (call_ended), this device's call is no longer
 //!        active (end_call, logout), or the client is gone ─► close, finish sink
 //!  fail: no answer, not connected within connect_timeout, ICE/DTLS failed,
 //!        a device failed ─► end the call, media_failed
 //! ```
 
-use super::audio::{Payload, PlayoutThread, SendThread, ToPlayout};
-use super::peer::{
-    audio_track, build_peer_connection, candidate_message, rtt_ms, PcEvent, OPUS_PT,
-};
+mod negotiation;
+
+use super::adapt::Adaptation;
+use super::audio::{Payload, PlayoutThread, SendControl, SendThread};
+use super::peer::{audio_track, build_peer_connection, candidate_message, rtt_ms, PcEvent};
+use super::rtcp::RemoteReports;
+use super::rtp::{spawn_in, spawn_out, Codecs};
 use super::signal::SignalMessage;
-use super::stats::{Counters, StatsBuilder};
+use super::stats::{Counters, Inputs, StatsBuilder};
 use super::{MediaDevices, Settings};
 use crate::client::WeakClient;
 use crate::events::CallEvent;
-use bytes::Bytes;
-use rtc::media::Sample;
 use softphone_media::processing::shared;
-use softphone_media::{EchoCanceller, MediaClock, Packet, PassThrough};
+use softphone_media::{EchoCanceller, MediaClock, PassThrough};
 use softphone_proto::{CallStatus, DeviceAddr, IceServer};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
-};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState};
+use webrtc::rtp_transceiver::RtpSender;
 
 /// What the manager tells a running session.
 #[derive(Debug)]
@@ -46,6 +48,9 @@ pub(crate) enum Inbound {
         from: DeviceAddr,
         data: serde_json::Value,
     },
+    /// This device's signaling connection came back (inside the grace
+    /// period): restart ICE, in case the network under it changed.
+    Restart,
     /// The call is over: stop.
     Stop,
 }
@@ -107,11 +112,19 @@ struct Session {
     pc: Arc<dyn PeerConnection>,
     events: mpsc::UnboundedReceiver<PcEvent>,
     track: Arc<TrackLocalStaticSample>,
+    rtp_sender: Arc<dyn RtpSender>,
     ssrc: u32,
-    payload_type: u8,
+    /// Known once connected.
+    codecs: Option<Codecs>,
+    reports: RemoteReports,
+    last_report: Option<Instant>,
+    adaptation: Adaptation,
+    control: Arc<SendControl>,
     /// Who negotiates with us (learned from their first message).
     remote: Option<DeviceAddr>,
     remote_set: bool,
+    /// We sent an ICE-restart offer and wait for its answer.
+    restarting: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
     source: Option<Box<dyn softphone_media::AudioSource>>,
     processor: softphone_media::SharedProcessor,
@@ -143,19 +156,16 @@ impl Session {
         let playout = PlayoutThread::start(devices.sink, processor.clone(), clock)
             .map_err(|e| format!("cannot start the audio output: {e}"))?;
         let (tx, events) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(&settings, &ice_servers, tx).await?;
+        let reports = RemoteReports::default();
+        let pc = build_peer_connection(&settings, &ice_servers, tx, reports.clone()).await?;
         let ssrc = rand::random::<u32>();
         let track = audio_track(ssrc)?;
-        let sender = pc
+        let rtp_sender = pc
             .add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| format!("cannot add the audio track: {e}"))?;
-        let payload_type = sender
-            .get_parameters()
-            .await
-            .ok()
-            .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
-            .unwrap_or(OPUS_PT);
+        let adaptation = Adaptation::new(settings.encoder.bitrate_bps);
+        let control = Arc::new(SendControl::new(adaptation.initial()));
         let mut session = Self {
             client,
             sid,
@@ -165,10 +175,16 @@ impl Session {
             pc,
             events,
             track,
+            rtp_sender,
             ssrc,
-            payload_type,
+            codecs: None,
+            reports,
+            last_report: None,
+            adaptation,
+            control,
             remote: None,
             remote_set: false,
+            restarting: false,
             early_candidates: Vec::new(),
             source: Some(devices.source),
             processor,
@@ -211,11 +227,12 @@ impl Session {
                 message = inbound.recv() => match message {
                     None | Some(Inbound::Stop) => return Ok(()),
                     Some(Inbound::Signal { from, data }) => self.on_signal(from, &data).await?,
+                    Some(Inbound::Restart) => self.restart_ice().await?,
                 },
                 Some(event) = self.events.recv() => match event {
                     PcEvent::Candidate(init) => self.send(candidate_message(init)).await?,
-                    PcEvent::State(state) => self.on_state(state)?,
-                    PcEvent::Track(track) => self.on_track(track),
+                    PcEvent::State(state) => self.on_state(state).await?,
+                    PcEvent::Track(track) => self.on_track(track).await,
                 },
                 () = tokio::time::sleep_until(answer_by), if self.offerer && !self.remote_set => {
                     return Err(format!(
@@ -235,6 +252,7 @@ impl Session {
                     self.emit(CallEvent::MediaStats { session_id: self.sid.clone(), stats });
                 }
                 _ = watch.tick() => {
+                    self.adapt();
                     if !self.still_in_call() {
                         return Ok(());
                     }
@@ -246,82 +264,7 @@ impl Session {
         }
     }
 
-    async fn on_signal(
-        &mut self,
-        from: DeviceAddr,
-        data: &serde_json::Value,
-    ) -> Result<(), String> {
-        let Some(message) = SignalMessage::from_value(data) else {
-            tracing::debug!(session = %self.sid, "ignoring a signal that is not media negotiation: {data}");
-            return Ok(());
-        };
-        self.remote.get_or_insert(from);
-        match message {
-            SignalMessage::Offer { sdp } if !self.offerer && !self.remote_set => {
-                let offer = RTCSessionDescription::offer(sdp)
-                    .map_err(|e| format!("the other side's media offer is not valid SDP: {e}"))?;
-                self.pc
-                    .set_remote_description(offer)
-                    .await
-                    .map_err(|e| format!("cannot use the other side's media offer: {e}"))?;
-                self.remote_set = true;
-                self.add_early_candidates().await;
-                let answer = self
-                    .pc
-                    .create_answer(None)
-                    .await
-                    .map_err(|e| format!("cannot answer the media offer: {e}"))?;
-                self.pc
-                    .set_local_description(answer.clone())
-                    .await
-                    .map_err(|e| format!("cannot use the media answer: {e}"))?;
-                self.send(SignalMessage::Answer { sdp: answer.sdp }).await?;
-            }
-            SignalMessage::Answer { sdp } if self.offerer && !self.remote_set => {
-                let answer = RTCSessionDescription::answer(sdp)
-                    .map_err(|e| format!("the other side's media answer is not valid SDP: {e}"))?;
-                self.pc
-                    .set_remote_description(answer)
-                    .await
-                    .map_err(|e| format!("cannot use the other side's media answer: {e}"))?;
-                self.remote_set = true;
-                self.add_early_candidates().await;
-            }
-            SignalMessage::Candidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-                username_fragment,
-            } => {
-                let init = RTCIceCandidateInit {
-                    candidate,
-                    sdp_mid,
-                    sdp_mline_index,
-                    username_fragment,
-                    ..Default::default()
-                };
-                if self.remote_set {
-                    if let Err(e) = self.pc.add_ice_candidate(init).await {
-                        tracing::debug!("ignoring a remote candidate: {e}");
-                    }
-                } else if self.early_candidates.len() < 64 {
-                    self.early_candidates.push(init);
-                }
-            }
-            other => tracing::debug!(session = %self.sid, "ignoring an out-of-turn {other:?}"),
-        }
-        Ok(())
-    }
-
-    async fn add_early_candidates(&mut self) {
-        for init in std::mem::take(&mut self.early_candidates) {
-            if let Err(e) = self.pc.add_ice_candidate(init).await {
-                tracing::debug!("ignoring a remote candidate: {e}");
-            }
-        }
-    }
-
-    fn on_state(&mut self, state: RTCPeerConnectionState) -> Result<(), String> {
+    async fn on_state(&mut self, state: RTCPeerConnectionState) -> Result<(), String> {
         tracing::debug!(session = %self.sid, "peer connection {state}");
         match state {
             RTCPeerConnectionState::Connected if !self.connected => {
@@ -330,6 +273,7 @@ impl Session {
                     session_id: self.sid.clone(),
                     after: self.accepted.elapsed(),
                 });
+                self.codecs = Some(Codecs::negotiated(self.rtp_sender.as_ref()).await);
                 self.start_sending()
             }
             RTCPeerConnectionState::Failed => Err(
@@ -342,78 +286,53 @@ impl Session {
 
     /// Starts the send thread and the task that writes its frames to the track.
     fn start_sending(&mut self) -> Result<(), String> {
-        let Some(source) = self.source.take() else {
+        let (Some(source), Some(codecs)) = (self.source.take(), self.codecs) else {
             return Ok(());
         };
-        let (tx, mut rx) = mpsc::channel::<Payload>(8);
-        let sender = SendThread::start(source, self.processor.clone(), self.settings.encoder, tx)
-            .map_err(|e| format!("cannot start the audio input: {e}"))?;
+        let (tx, rx) = mpsc::channel::<Payload>(8);
+        let sender = SendThread::start(
+            source,
+            self.processor.clone(),
+            self.settings.encoder,
+            self.control.clone(),
+            tx,
+        )
+        .map_err(|e| format!("cannot start the audio input: {e}"))?;
         self.sender = Some(sender);
-        let (track, ssrc, pt, counters) = (
+        spawn_out(
             self.track.clone(),
             self.ssrc,
-            self.payload_type,
+            codecs,
+            self.control.clone(),
             self.counters.clone(),
+            rx,
         );
-        tokio::spawn(async move {
-            while let Some(payload) = rx.recv().await {
-                let bytes = payload.len();
-                let sample = Sample {
-                    data: Bytes::from(payload),
-                    duration: Duration::from_millis(20),
-                    ..Sample::new(Instant::now())
-                };
-                match track.sample_writer(ssrc, pt).write_sample(&sample).await {
-                    Ok(()) => counters.sent(bytes),
-                    Err(e) => tracing::debug!("an audio frame was not sent: {e}"),
-                }
-            }
-        });
         Ok(())
     }
 
-    /// Reads a remote track's packets into the playout thread, under the
-    /// packets' SSRC (one jitter buffer per remote stream).
-    fn on_track(&self, track: Arc<dyn TrackRemote>) {
+    /// Plays a remote track (its packets go to the playout thread).
+    async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
         let Some(input) = self.playout.as_ref().map(|p| p.input.clone()) else {
             return;
         };
-        let (clock, counters) = (self.clock, self.counters.clone());
-        tokio::spawn(async move {
-            let mut streams = Vec::new();
-            while let Some(event) = track.poll().await {
-                match event {
-                    TrackRemoteEvent::OnRtpPacket(rtp) => {
-                        counters.received(rtp.payload.len());
-                        let stream = rtp.header.ssrc;
-                        if !streams.contains(&stream) {
-                            streams.push(stream);
-                        }
-                        let packet = Packet {
-                            seq: rtp.header.sequence_number,
-                            timestamp: rtp.header.timestamp,
-                            payload: rtp.payload.to_vec(),
-                        };
-                        let arrival_us = clock.now_us();
-                        if input
-                            .send(ToPlayout::Packet {
-                                stream,
-                                packet,
-                                arrival_us,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    TrackRemoteEvent::OnEnded => break,
-                    _ => {}
-                }
-            }
-            for stream in streams {
-                let _ = input.send(ToPlayout::Remove(stream));
-            }
-        });
+        // A track can start before `Connected` is reported.
+        let codecs = match self.codecs {
+            Some(codecs) => codecs,
+            None => Codecs::negotiated(self.rtp_sender.as_ref()).await,
+        };
+        spawn_in(track, codecs.red, input, self.clock, self.counters.clone());
+    }
+
+    /// Follows a new RTCP report from the other side, if one came.
+    fn adapt(&mut self) {
+        let report = *self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(report) = report.filter(|r| Some(r.at) != self.last_report) else {
+            return;
+        };
+        self.last_report = Some(report.at);
+        let plan = self.adaptation.on_report(report.loss_pct);
+        tracing::debug!(session = %self.sid, ?report, ?plan, "adapting to the reported loss");
+        self.control.apply(plan);
     }
 
     async fn send(&mut self, message: SignalMessage) -> Result<(), String> {
@@ -452,9 +371,16 @@ impl Session {
         let first = state.first_audio.lock().ok().and_then(|f| *f);
         let first_audio_ms =
             first.map(|t| t.saturating_duration_since(self.accepted).as_millis() as u64);
-        let mut stats = self
-            .stats
-            .build(&self.counters, &streams, rtt_ms, first_audio_ms);
+        let remote = *self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let inputs = Inputs {
+            streams: &streams,
+            ice_rtt_ms: rtt_ms,
+            remote,
+            first_audio_ms,
+            redundancy: self.control.redundancy(),
+            opus_bitrate_bps: self.control.bitrate_bps(),
+        };
+        let mut stats = self.stats.build(&self.counters, inputs);
         stats.last = last;
         stats
     }
