@@ -30,6 +30,8 @@ const INPUT_PERIOD_MS: u32 = 10;
 const OUTPUT_PERIOD_MS: u32 = 20;
 /// Output latency prefilled with silence (as in cpal's feedback example).
 const OUTPUT_PREFILL_MS: u32 = 40;
+/// Queued output above which new frames are skipped (latency bound).
+const OUTPUT_HIGH_WATER_MS: u32 = 100;
 /// Something that happened to an open device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -402,6 +404,8 @@ pub struct CpalSink {
     failed: Arc<AtomicBool>,
     underruns: Arc<AtomicU64>,
     dropped: u64,
+    /// [`OUTPUT_HIGH_WATER_MS`] in device samples.
+    high_water: usize,
     events: Receiver<DeviceEvent>,
     _thread: StreamThread,
 }
@@ -410,6 +414,8 @@ struct PlaybackShared {
     consumer: rtrb::Consumer<f32>,
     underruns: Arc<AtomicU64>,
     channels: usize,
+    /// The device's sample rate.
+    rate: u32,
 }
 
 fn build_output<T>(
@@ -425,16 +431,33 @@ where
         mut consumer,
         underruns,
         channels,
+        rate,
     } = shared;
+
     let channels = channels.max(1);
-    // The real-time callback: a lock-free pop and a copy per channel only.
+    let refill = (rate * OUTPUT_PREFILL_MS / 1000) as usize;
+    let mut priming = false;
+    // The real-time callback: lock-free pops and a copy per channel only.
+    // After an underrun it plays silence until the ring holds the prefill
+    // again, so one late tick costs one gap and a little latency instead of
+    // a gap in every callback from then on (the writer never gets ahead by
+    // itself: it produces in real time).
     let data = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+        let frames = data.len() / channels;
+        if priming && consumer.slots() >= refill.max(frames) {
+            priming = false;
+        }
         for frame in data.chunks_exact_mut(channels) {
-            let s = match consumer.pop() {
-                Ok(s) => s,
-                Err(_) => {
-                    underruns.fetch_add(1, Ordering::Relaxed);
-                    0.0
+            let s = if priming {
+                0.0
+            } else {
+                match consumer.pop() {
+                    Ok(s) => s,
+                    Err(_) => {
+                        underruns.fetch_add(1, Ordering::Relaxed);
+                        priming = true;
+                        0.0
+                    }
                 }
             };
             let v = T::from_sample_(s);
@@ -474,6 +497,7 @@ impl CpalSink {
                     consumer,
                     underruns: u.clone(),
                     channels: usize::from(config.channels),
+                    rate,
                 };
                 let on_error = error_callback(device_id.clone(), f.clone(), events_tx.clone());
                 match with_sample_type!(format, build_output(&device, &config, shared, on_error)) {
@@ -502,6 +526,7 @@ impl CpalSink {
             failed,
             underruns,
             dropped: 0,
+            high_water: (opened.rate * OUTPUT_HIGH_WATER_MS / 1000) as usize,
             events,
             _thread: thread,
         })
@@ -548,6 +573,13 @@ impl AudioSink for CpalSink {
             self.converted.resize(n, 0.0);
         }
         self.resampler.pop_into(&mut self.converted[..n]);
+        // Keep the latency bounded: a device that started late or stalled
+        // leaves a backlog that would otherwise stay as delay for the rest
+        // of the call. Skip whole frames until it is back under the mark.
+        if self.queued() > self.high_water {
+            self.dropped += n as u64;
+            return Ok(());
+        }
         // Never wait for the device: the caller's 20 ms tick is the clock.
         // A device that consumes slower than that (its clock drifts, or it
         // stalled) loses the excess here instead of stalling the jitter buffers.
@@ -558,6 +590,16 @@ impl AudioSink for CpalSink {
             let _ = self.producer.push(s);
         }
         self.dropped += (n - take) as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        tracing::info!(
+            device = %self.device_id,
+            underrun_samples = self.underruns(),
+            dropped_samples = self.dropped,
+            "playback finished"
+        );
         Ok(())
     }
 }
