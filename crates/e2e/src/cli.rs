@@ -1,8 +1,8 @@
 //! `softphone-cli` processes and their JSON lines.
 
-use crate::{bin_path, PATIENCE};
+use crate::{Launch, PATIENCE};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,14 @@ impl Cli {
     /// Runs `softphone-cli --server URL --user U --password U --device D ARGS...`
     /// (password = user name, as the test server seeds them).
     pub fn spawn(server_url: &str, user_device: &str, args: &[&str]) -> Self {
+        Self::spawn_via(&Launch::default(), server_url, user_device, args)
+    }
+
+    /// [`Cli::spawn`] through `launch` (for example inside a [`crate::Netns`]).
+    pub fn spawn_via(launch: &Launch, server_url: &str, user_device: &str, args: &[&str]) -> Self {
         let (user, device) = user_device.split_once('/').unwrap_or((user_device, "cli"));
-        let mut child = Command::new(bin_path("softphone-cli"))
+        let mut child = launch
+            .command("softphone-cli")
             .args(["--server", server_url, "--user", user, "--password", user])
             .args(["--device", device])
             .args(args)

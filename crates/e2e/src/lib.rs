@@ -10,23 +10,28 @@
 //!   can drop connections for real.
 //! - [`raw`]: [`RawSocket`], a bare WebSocket speaking the wire protocol by
 //!   hand, for malformed frames and requests a well-behaved client never sends.
+//! - [`netns`]: [`Netns`], a network namespace of the test's own where
+//!   nftables drops packets; [`Launch`] starts the server and CLIs in it.
 //!
 //! The binaries are found next to the test executable's `deps/` folder, so
 //! build them first (`cargo build --workspace --bins`; `scripts/test.sh` does).
 
 pub mod cli;
+pub mod netns;
 pub mod party;
 pub mod proxy;
 pub mod raw;
 pub mod server;
 
 pub use cli::Cli;
+pub use netns::Netns;
 pub use party::Party;
 pub use proxy::TcpProxy;
 pub use raw::RawSocket;
 pub use server::TestServer;
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 /// How long a test waits for something that should happen promptly.
@@ -47,6 +52,35 @@ pub fn bin_path(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// How a workspace binary is started: directly (the default), or through
+/// a wrapper command such as `ip netns exec NAME` ([`Netns::launch`]). The
+/// wrapper must exec the program, so that its process id is the program's.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    wrapper: Vec<String>,
+}
+
+impl Launch {
+    /// Runs `WRAPPER... <binary> ARGS...`.
+    pub fn wrapped(wrapper: &[&str]) -> Self {
+        Self {
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A command for the workspace binary `name` (see [`bin_path`]).
+    pub fn command(&self, name: &str) -> Command {
+        match self.wrapper.split_first() {
+            None => Command::new(bin_path(name)),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(bin_path(name));
+                command
+            }
+        }
+    }
 }
 
 /// A 1:1 audio call to place: `Call::new(to, Audio, User)`.

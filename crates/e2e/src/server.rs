@@ -1,6 +1,6 @@
 //! The real server binary, on a free loopback port and a temporary database.
 
-use crate::{bin_path, signal};
+use crate::{bin_path, signal, Launch};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +12,7 @@ pub struct TestServer {
     addr: String,
     scheme: &'static str,
     serve_args: Vec<String>,
+    launch: Launch,
 }
 
 impl TestServer {
@@ -19,6 +20,12 @@ impl TestServer {
     /// group `team` of the three) plus dave and mallory, started with `args`
     /// added to `serve` (e.g. `["--ring-timeout", "2"]`).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_via(Launch::default(), args)
+    }
+
+    /// [`TestServer::start`], with `serve` started through `launch` (for
+    /// example inside a [`crate::Netns`]); the admin commands run directly.
+    pub fn start_via(launch: Launch, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self {
             dir,
@@ -26,6 +33,7 @@ impl TestServer {
             addr: String::new(),
             scheme: "http",
             serve_args: args.iter().map(|s| s.to_string()).collect(),
+            launch,
         };
         server.admin(&["demo"]);
         server.admin(&["user", "add", "dave", "--password", "dave"]);
@@ -56,7 +64,9 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(bin_path("softphone-server"))
+        let mut child = self
+            .launch
+            .command("softphone-server")
             .arg("--db")
             .arg(self.db())
             .args(["serve", "--listen", "127.0.0.1:0"])

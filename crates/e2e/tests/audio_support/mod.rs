@@ -1,5 +1,6 @@
-//! Helpers of `tests/audio.rs`: speech made with espeak-ng and sox, a
-//! small WAV reader, the alignment and similarity score, and coturn.
+//! Helpers of `tests/audio.rs` and `tests/loss.rs`: speech made with
+//! espeak-ng and sox, a small WAV reader, the alignment and similarity
+//! score, wideband PESQ through `scripts/speech_score.py`, and coturn.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,6 +116,62 @@ impl Score {
             self.offset_s < 3.0,
             "{what}: the speech came late: {self:?}"
         );
+    }
+}
+
+/// Wideband PESQ of a recording against what was sent, from
+/// `scripts/speech_score.py` (which aligns the two first).
+#[derive(Debug)]
+pub struct Pesq {
+    /// MOS-LQO, 1.04 (bad) to 4.64 (transparent).
+    pub pesq_wb: f64,
+    /// Where the sent audio starts in the recording (s).
+    pub offset_s: f64,
+    /// Normalized cross-correlation at that offset (16 kHz samples).
+    pub correlation: f64,
+}
+
+/// Scores `received` against `sent` with the venv python that
+/// scripts/install-deps.sh makes (`$SOFTPHONE_VENV`, by default
+/// `~/.cache/softphone/venv`, with pesq, numpy and scipy).
+pub fn pesq(sent: &Path, received: &Path) -> Pesq {
+    let venv = std::env::var_os("SOFTPHONE_VENV").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/softphone/venv")
+        },
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/speech_score.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args([sent, received])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); scripts/install-deps.sh makes that venv",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "speech_score.py {} {} failed: {}",
+        sent.display(),
+        received.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("speech_score.py printed no JSON ({e}): {out:?}"));
+    let field = |name: &str| {
+        v[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("speech_score.py printed no {name}: {v}"))
+    };
+    Pesq {
+        pesq_wb: field("pesq_wb"),
+        offset_s: field("offset_s"),
+        correlation: field("correlation"),
     }
 }
 

@@ -1,0 +1,131 @@
+//! A network namespace of the test's own, where nftables can drop packets
+//! (the `netem` qdisc is not available on the CI machines).
+
+use crate::Launch;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A fresh network namespace with `lo` and a veth pair (`e2e0` with
+/// 192.0.2.1/24, documentation addresses, and its peer `e2e1`), all up;
+/// a default route through `e2e0`; deleted on drop. The pair and the route
+/// are there because the media stack binds the wildcard address too, which
+/// fails (ENODEV) without a non-loopback interface and a route; traffic
+/// between the namespace's own addresses still goes over `lo`.
+///
+/// Start processes in it through [`Netns::launch`] (`ip netns exec NAME`,
+/// which execs, so the process id is the program's own). Needs root (or
+/// `CAP_SYS_ADMIN`); without it [`Netns::new`] panics with a sentence.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates `spe2e-<pid>-<n>` and its interfaces.
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "spe2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        if let Err(why) = ip(&["netns", "add", &name]) {
+            panic!(
+                "cannot create the network namespace {name} ({why}); \
+                 these tests need root (or CAP_SYS_ADMIN) and iproute2"
+            );
+        }
+        // From here on, Drop deletes it even if the next step fails.
+        let netns = Self { name };
+        let n = netns.name.as_str();
+        for args in [
+            &["-n", n, "link", "set", "lo", "up"][..],
+            &[
+                "-n", n, "link", "add", "e2e0", "type", "veth", "peer", "name", "e2e1",
+            ],
+            &["-n", n, "addr", "add", "192.0.2.1/24", "dev", "e2e0"],
+            &["-n", n, "link", "set", "e2e0", "up"],
+            &["-n", n, "link", "set", "e2e1", "up"],
+            &["-n", n, "route", "add", "default", "dev", "e2e0"],
+        ] {
+            if let Err(why) = ip(args) {
+                panic!("cannot set up the interfaces of {n}: {why}");
+            }
+        }
+        netns
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops one incoming UDP packet in `one_in` at random (nftables
+    /// `numgen random`), both directions alike since everything here goes
+    /// over `lo`; TCP (the signaling WebSocket) is untouched.
+    pub fn drop_udp(&self, one_in: u32) {
+        assert!(one_in >= 2, "drop one UDP packet in {one_in}?");
+        let modulo = one_in.to_string();
+        for rule in [
+            vec!["add", "table", "inet", "loss"],
+            vec![
+                "add",
+                "chain",
+                "inet",
+                "loss",
+                "in",
+                "{ type filter hook input priority 0; }",
+            ],
+            vec![
+                "add", "rule", "inet", "loss", "in", "meta", "l4proto", "udp", "numgen", "random",
+                "mod", &modulo, "0", "drop",
+            ],
+        ] {
+            let mut args = vec!["netns", "exec", &self.name, "nft"];
+            args.extend(rule);
+            if let Err(why) = ip(&args) {
+                panic!("cannot set up packet loss in {}: {why}", self.name);
+            }
+        }
+    }
+
+    /// Starts programs inside this namespace.
+    pub fn launch(&self) -> Launch {
+        Launch::wrapped(&["ip", "netns", "exec", &self.name])
+    }
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes still inside keep no reference to the name; the
+        // namespace itself goes when the last of them exits.
+        if let Err(why) = ip(&["netns", "delete", &self.name]) {
+            eprintln!(
+                "could not delete the network namespace {}: {why}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Runs `ip ARGS`; the error is a sentence with its stderr.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
