@@ -160,13 +160,15 @@ impl Heard {
             "{what}: the receiver measured {loss} % loss, not in {:?}: {s}",
             floors.loss_pct
         );
-        for field in ["fec_recovered", "concealed"] {
+        for field in ["red_recovered", "fec_recovered", "concealed"] {
             assert!(s[field].is_u64(), "{what}: no {field} in {s}");
         }
-        // Opus in-band FEC rebuilds most single losses.
+        // The copies of earlier frames in each packet (RED, sent once the
+        // receiver reports loss) and Opus's FEC rebuild most lost packets.
+        let n = |f: &str| s[f].as_u64().unwrap_or(0);
         assert!(
-            s["fec_recovered"].as_u64().unwrap_or(0) > 0,
-            "{what}: nothing recovered by FEC: {s}"
+            2 * (n("red_recovered") + n("fec_recovered")) >= n("packets_lost"),
+            "{what}: fewer than half the lost packets were rebuilt: {s}"
         );
     }
 }
@@ -224,34 +226,34 @@ fn report(label: &str, direction: &str, h: &Heard) {
     );
 }
 
-/// Measured (debug build, two cores at load 6-7, 14 directions): PESQ-WB
-/// 2.29-3.23, loss 8.5-11.6 %. The floor leaves room for a starved clock
-/// (which cost the clean path up to 1.7) and clears the wrong sentence's
-/// best (1.65).
+/// Measured with RED (debug build, two cores): PESQ-WB 3.5-3.9, loss
+/// 8-12 % (Opus FEC alone: 2.29-3.23). The floor leaves room for a starved
+/// clock (which cost the clean path up to 1.7 at load 6-7) and clears the
+/// wrong sentence's best (1.65).
 #[test]
 fn speech_survives_ten_percent_loss() {
     call_with_loss(
         10,
         &Floors {
-            pesq: 1.8,
+            pesq: 2.6,
             loss_pct: 4.0..=17.0,
             pesq_rejects_wrong: true,
         },
     );
 }
 
-/// Measured (debug build, two cores at load 6-7, 12 directions): PESQ-WB 1.56-2.34,
-/// loss 16.6-21.9 %. At this loss PESQ-WB overlaps what the wrong sentence
-/// can score (1.02-1.65; silence 1.10, noise 1.03), so its floor only
-/// catches a collapse and the envelope and waveform floors tell speech apart.
+/// Measured with RED (debug build, two cores): PESQ-WB 2.6-3.0, loss
+/// 17-22 % (Opus FEC alone: 1.56-2.34, which overlapped what the wrong
+/// sentence scores, 1.02-1.65). The floor clears the wrong sentence; the
+/// envelope and waveform floors tell speech apart as well.
 #[test]
 fn speech_survives_twenty_percent_loss() {
     call_with_loss(
         5,
         &Floors {
-            pesq: 1.4,
+            pesq: 2.0,
             loss_pct: 12.0..=29.0,
-            pesq_rejects_wrong: false,
+            pesq_rejects_wrong: true,
         },
     );
 }
