@@ -203,6 +203,19 @@ pub enum CallEvent {
         /// What went wrong, as a sentence.
         reason: String,
     },
+    /// The call's microphone or speaker changed: switched on request, or the
+    /// one in use failed and the default device (or, without one, silence)
+    /// took over. The call goes on.
+    MediaDeviceChanged {
+        /// The call.
+        session_id: SessionId,
+        /// The microphone (`true`) or the speaker.
+        input: bool,
+        /// The device now in use; `None` for silence / no playback.
+        device_id: Option<String>,
+        /// Why, when it was not a request: what happened to the old one.
+        failure: Option<String>,
+    },
     /// Only on [`events`](crate::Client::events) streams: this stream fell
     /// behind and `missed` events were skipped.
     Lagged {
@@ -319,7 +332,8 @@ impl CallEvent {
             | CallEvent::IceServers { session_id, .. }
             | CallEvent::MediaConnected { session_id, .. }
             | CallEvent::MediaStats { session_id, .. }
-            | CallEvent::MediaFailed { session_id, .. } => Some(session_id),
+            | CallEvent::MediaFailed { session_id, .. }
+            | CallEvent::MediaDeviceChanged { session_id, .. } => Some(session_id),
             CallEvent::PresenceChanged { .. }
             | CallEvent::ServerError { .. }
             | CallEvent::ConnectionStateChanged(_)
@@ -382,6 +396,16 @@ pub trait CallListener: Send + Sync {
     fn on_media_stats(&self, session_id: &str, stats: &crate::media::MediaStats) {}
     /// The call's media failed; the call has been ended.
     fn on_media_failed(&self, session_id: &str, reason: &str) {}
+    /// The call's microphone (`input`) or speaker changed to `device_id`
+    /// (`None`: silence), because of `failure` or on request.
+    fn on_media_device_changed(
+        &self,
+        session_id: &str,
+        input: bool,
+        device_id: Option<&str>,
+        failure: Option<&str>,
+    ) {
+    }
 }
 
 /// Calls the listener method that matches `event`.
@@ -438,6 +462,17 @@ pub(crate) fn deliver(listener: &dyn CallListener, event: &CallEvent) {
         CallEvent::MediaFailed { session_id, reason } => {
             listener.on_media_failed(session_id, reason)
         }
+        CallEvent::MediaDeviceChanged {
+            session_id,
+            input,
+            device_id,
+            failure,
+        } => listener.on_media_device_changed(
+            session_id,
+            *input,
+            device_id.as_deref(),
+            failure.as_deref(),
+        ),
         CallEvent::Lagged { .. } => {}
     }
 }

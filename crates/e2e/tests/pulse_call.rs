@@ -109,6 +109,25 @@ fn interrupt(mut child: Child) {
     let _ = child.wait();
 }
 
+/// Silent low-latency streams on every sink: a null sink renders in 2 s
+/// blocks while no low-latency stream plays on it, so a stream opened then
+/// would stall for up to 2 s; with one playing it is as responsive as a
+/// sound card.
+fn keep_sinks_awake() -> Vec<Guard> {
+    ["alice_spk", "alice_mic_in", "bob_spk", "bob_mic_in"]
+        .iter()
+        .map(|sink| {
+            Guard(
+                Command::new("pacat")
+                    .args(["--playback", "--latency-msec=20", "/dev/zero"])
+                    .arg(format!("--device={sink}"))
+                    .spawn()
+                    .expect("run pacat"),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn speech_into_alices_microphone_comes_out_of_bobs_speaker() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -123,21 +142,7 @@ fn speech_into_alices_microphone_comes_out_of_bobs_speaker() {
 
     let (alice_mic, alice_spk) = (device_id("alice_mic", true), device_id("alice_spk", false));
     let (bob_mic, bob_spk) = (device_id("bob_mic", true), device_id("bob_spk", false));
-    // A null sink renders in 2 s blocks while no low-latency stream plays
-    // on it, so a stream opened then stalls for up to 2 s; a silent
-    // low-latency stream keeps it as responsive as a sound card.
-    let _keep_alive: Vec<Guard> = ["alice_spk", "alice_mic_in", "bob_spk", "bob_mic_in"]
-        .iter()
-        .map(|sink| {
-            Guard(
-                Command::new("pacat")
-                    .args(["--playback", "--latency-msec=20", "/dev/zero"])
-                    .arg(format!("--device={sink}"))
-                    .spawn()
-                    .expect("run pacat"),
-            )
-        })
-        .collect();
+    let _awake = keep_sinks_awake();
     let recorder = Command::new("parecord")
         .args([
             "--device=bob_spk.monitor",

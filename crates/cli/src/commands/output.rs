@@ -153,6 +153,18 @@ pub fn event_json(event: &CallEvent) -> Value {
             "session_id": session_id,
             "reason": reason,
         })),
+        CallEvent::MediaDeviceChanged {
+            session_id,
+            input,
+            device_id,
+            failure,
+        } => object(json!({
+            "event": "media_device_changed",
+            "session_id": session_id,
+            "kind": if *input { "input" } else { "output" },
+            "device_id": device_id,
+            "failure": failure,
+        })),
         other => object(json!({ "event": "unknown", "debug": format!("{other:?}") })),
     };
     // Every shape above starts with `event`; extras go after the call's fields.

@@ -14,12 +14,14 @@
 //! (a WAV file gets its header) before they exit.
 
 use super::adapt::Plan;
+use softphone_media::device::{NullSink, NullSource};
+use softphone_media::Pacing;
 use softphone_media::{
     AudioSink, AudioSource, EncoderConfig, JitterConfig, JitterStats, MediaClock, MediaError,
     Packet, ReceivePipeline, SendPipeline, SharedProcessor,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -65,16 +67,40 @@ impl SendControl {
     }
 }
 
+/// A device that failed in an audio thread, for the session to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceFailure {
+    /// What happened, as a sentence.
+    pub reason: String,
+    /// It was a sound device (worth replacing by the default one), not a
+    /// file.
+    pub was_device: bool,
+}
+
+/// Where an audio thread leaves the failure of its device.
+pub(crate) type FailureSlot = Arc<Mutex<Option<DeviceFailure>>>;
+
+fn report(slot: &FailureSlot, reason: String, was_device: bool) {
+    tracing::warn!("{reason}");
+    *slot.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some(DeviceFailure { reason, was_device });
+}
+
 /// The send thread.
 pub(crate) struct SendThread {
     stop: Arc<AtomicBool>,
     join: Option<JoinHandle<Option<MediaError>>>,
+    /// A new source for the running thread (switch or fallback).
+    pub swap: mpsc::Sender<Box<dyn AudioSource>>,
+    /// The source failed; silence is sent until `swap` brings another.
+    pub failure: FailureSlot,
 }
 
 impl SendThread {
     /// Starts encoding from `source`; frames go to `out` (dropped when full).
     /// Bitrate and FEC follow `control`. The thread ends when the source
-    /// ends, fails, `out` closes, or on stop.
+    /// ends (a file), `out` closes, or on stop. A source that fails is
+    /// replaced by silence and reported in `failure`; the call goes on.
     pub(crate) fn start(
         source: Box<dyn AudioSource>,
         processor: SharedProcessor,
@@ -85,11 +111,17 @@ impl SendThread {
         let mut pipeline = SendPipeline::new(source, processor, encoder)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (swap, swaps) = mpsc::channel::<Box<dyn AudioSource>>();
+        let failure = FailureSlot::default();
+        let failed = failure.clone();
         let join = std::thread::Builder::new()
             .name("media-send".into())
             .spawn(move || {
                 let mut applied = (encoder.bitrate_bps, encoder.expected_loss_pct);
                 while !flag.load(Ordering::Relaxed) {
+                    if let Ok(source) = swaps.try_recv() {
+                        drop(pipeline.replace_source(source));
+                    }
                     let wanted = control.encoder();
                     if wanted != applied {
                         applied = wanted;
@@ -110,7 +142,12 @@ impl SendThread {
                             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return None,
                         },
                         Ok(None) => return None,
-                        Err(e) => return Some(e),
+                        Err(e) => {
+                            let was_device = pipeline.source_mut().is_device();
+                            let silence = Box::new(NullSource::new(Pacing::RealTime));
+                            drop(pipeline.replace_source(silence));
+                            report(&failed, format!("the microphone failed: {e}"), was_device);
+                        }
                     }
                 }
                 None
@@ -119,6 +156,8 @@ impl SendThread {
         Ok(Self {
             stop,
             join: Some(join),
+            swap,
+            failure,
         })
     }
 
@@ -148,6 +187,8 @@ pub(crate) enum ToPlayout {
     },
     /// A remote stream ended.
     Remove(u32),
+    /// Play into this sink from now on (switch or fallback).
+    Sink(Box<dyn AudioSink>),
 }
 
 /// What the playout thread shares with the session.
@@ -157,8 +198,8 @@ pub(crate) struct PlayoutState {
     pub streams: Mutex<Vec<(u32, JitterStats)>>,
     /// When the first frame decoded from a packet was played.
     pub first_audio: Mutex<Option<Instant>>,
-    /// Why the playout stopped by itself (a sink error).
-    pub error: Mutex<Option<String>>,
+    /// The sink failed; nothing is played until a `Sink` brings another.
+    pub failure: FailureSlot,
 }
 
 /// The playout thread.
@@ -193,12 +234,12 @@ impl PlayoutThread {
             .spawn(move || {
                 run_playout(&mut pipeline, &packets, clock, &shared, &flag);
                 if let Err(e) = pipeline.sink_mut().finish() {
-                    tracing::warn!("could not finish the audio output: {e}");
-                    shared
-                        .error
-                        .lock()
-                        .map(|mut s| *s = Some(e.to_string()))
-                        .ok();
+                    let was_device = pipeline.sink_mut().is_device();
+                    report(
+                        &shared.failure,
+                        format!("could not finish the audio output: {e}"),
+                        was_device,
+                    );
                 }
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playout thread: {e}")))?;
@@ -255,12 +296,22 @@ fn run_playout(
                     }
                 }
                 ToPlayout::Remove(stream) => pipeline.remove_stream(stream),
+                ToPlayout::Sink(sink) => {
+                    let mut old = pipeline.replace_sink(sink);
+                    if let Err(e) = old.finish() {
+                        tracing::debug!("the previous audio output did not finish cleanly: {e}");
+                    }
+                }
             }
         }
         if let Err(e) = pipeline.tick(clock.now_us()) {
-            *state.error.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("the audio output failed: {e}"));
-            return;
+            let was_device = pipeline.sink_mut().is_device();
+            drop(pipeline.replace_sink(Box::new(NullSink::default())));
+            report(
+                &state.failure,
+                format!("the speaker failed: {e}"),
+                was_device,
+            );
         }
         ticks = ticks.wrapping_add(1);
         if !heard || ticks.is_multiple_of(STATS_EVERY) {

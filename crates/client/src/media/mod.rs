@@ -179,6 +179,31 @@ pub struct MediaHandle {
 }
 
 impl MediaHandle {
+    /// Switches the running call's microphone (`input`) or speaker to the
+    /// device `device_id` (as listed by `softphone_media::device::list_devices`;
+    /// `None`: the system default). The call carries on; a
+    /// [`CallEvent::MediaDeviceChanged`](crate::CallEvent::MediaDeviceChanged)
+    /// follows. Errors (no call with media, the device cannot be opened)
+    /// are sentences; the current device then stays. Devices for the next
+    /// calls come from [`MediaConfig::devices`] as before.
+    pub async fn switch_device(
+        &self,
+        input: bool,
+        device_id: Option<String>,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.manager
+            .send(ToManager::SwitchDevice {
+                input,
+                device_id,
+                reply,
+            })
+            .map_err(|_| "media is not running".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the call ended before the device was switched".to_owned())?
+    }
+
     /// Stops every media session and waits (up to 5 s) until their devices
     /// are closed and files finished. Call it before the process exits.
     pub async fn shutdown(&self) {
@@ -236,6 +261,11 @@ enum ToManager {
         sid: String,
     },
     Shutdown(oneshot::Sender<()>),
+    SwitchDevice {
+        input: bool,
+        device_id: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// The listener: hands the events media cares about to the manager task
@@ -306,6 +336,28 @@ impl Manager {
                     self.sessions.remove(&sid);
                     self.early.remove(&sid);
                 }
+                ToManager::SwitchDevice {
+                    input,
+                    device_id,
+                    reply,
+                } => match self.sessions.values().next() {
+                    Some((tx, _)) => {
+                        let message = Inbound::SwitchDevice {
+                            input,
+                            device_id,
+                            reply,
+                        };
+                        if let Err(mpsc::error::SendError(Inbound::SwitchDevice {
+                            reply, ..
+                        })) = tx.send(message)
+                        {
+                            let _ = reply.send(Err("the call's media has stopped".to_owned()));
+                        }
+                    }
+                    None => {
+                        let _ = reply.send(Err("there is no call with audio to switch".to_owned()));
+                    }
+                },
                 ToManager::Shutdown(done) => {
                     let sessions: Vec<_> = self.sessions.drain().collect();
                     for (_, (tx, _)) in &sessions {

@@ -32,6 +32,9 @@ const OUTPUT_PERIOD_MS: u32 = 20;
 const OUTPUT_PREFILL_MS: u32 = 40;
 /// Queued output above which new frames are skipped (latency bound).
 const OUTPUT_HIGH_WATER_MS: u32 = 100;
+/// Frames skipped in a row (3 s) after which a device that takes no audio
+/// counts as failed. Longer than any start-up stall seen (2 s).
+const OUTPUT_STALL_FRAMES: u32 = 150;
 /// Something that happened to an open device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -354,6 +357,10 @@ impl CpalSource {
 }
 
 impl AudioSource for CpalSource {
+    fn is_device(&self) -> bool {
+        true
+    }
+
     fn read_frame(&mut self, frame: &mut [f32]) -> Result<ReadStatus> {
         let started = Instant::now();
         let mut chunk = [0.0f32; 256];
@@ -406,6 +413,8 @@ pub struct CpalSink {
     dropped: u64,
     /// [`OUTPUT_HIGH_WATER_MS`] in device samples.
     high_water: usize,
+    /// Writes skipped in a row because the device took nothing.
+    stalled_frames: u32,
     events: Receiver<DeviceEvent>,
     _thread: StreamThread,
 }
@@ -527,6 +536,7 @@ impl CpalSink {
             underruns,
             dropped: 0,
             high_water: (opened.rate * OUTPUT_HIGH_WATER_MS / 1000) as usize,
+            stalled_frames: 0,
             events,
             _thread: thread,
         })
@@ -560,6 +570,10 @@ impl CpalSink {
 }
 
 impl AudioSink for CpalSink {
+    fn is_device(&self) -> bool {
+        true
+    }
+
     fn write_frame(&mut self, frame: &[f32]) -> Result<()> {
         if self.failed.load(Ordering::Acquire) {
             return Err(MediaError::StreamClosed(format!(
@@ -578,8 +592,19 @@ impl AudioSink for CpalSink {
         // of the call. Skip whole frames until it is back under the mark.
         if self.queued() > self.high_water {
             self.dropped += n as u64;
+            self.stalled_frames += 1;
+            if self.stalled_frames > OUTPUT_STALL_FRAMES {
+                // The sound server stopped taking audio without a word (a
+                // killed stream, a vanished device): treat it as failed.
+                self.failed.store(true, Ordering::Release);
+                return Err(MediaError::StreamClosed(format!(
+                    "playback device {} stopped taking audio",
+                    self.device_id
+                )));
+            }
             return Ok(());
         }
+        self.stalled_frames = 0;
         // Never wait for the device: the caller's 20 ms tick is the clock.
         // A device that consumes slower than that (its clock drifts, or it
         // stalled) loses the excess here instead of stalling the jitter buffers.

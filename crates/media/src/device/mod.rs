@@ -52,6 +52,12 @@ pub trait AudioSource: Send {
         }
         Ok(status)
     }
+
+    /// A sound device (not a file or silence): if it fails mid-call the
+    /// session falls back to the default device instead of to silence.
+    fn is_device(&self) -> bool {
+        false
+    }
 }
 
 /// Something that takes 48 kHz mono 20 ms frames.
@@ -74,11 +80,19 @@ pub trait AudioSink: Send {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// A sound device (see [`AudioSource::is_device`]).
+    fn is_device(&self) -> bool {
+        false
+    }
 }
 
 impl<T: AudioSource + ?Sized> AudioSource for Box<T> {
     fn read_frame(&mut self, frame: &mut [f32]) -> Result<ReadStatus> {
         (**self).read_frame(frame)
+    }
+    fn is_device(&self) -> bool {
+        (**self).is_device()
     }
 }
 
@@ -88,6 +102,9 @@ impl<T: AudioSink + ?Sized> AudioSink for Box<T> {
     }
     fn finish(&mut self) -> Result<()> {
         (**self).finish()
+    }
+    fn is_device(&self) -> bool {
+        (**self).is_device()
     }
 }
 
@@ -219,6 +236,9 @@ impl<S: AudioSource> AudioSource for Muted<S> {
             frame.iter_mut().for_each(|s| *s = 0.0);
         }
         Ok(status)
+    }
+    fn is_device(&self) -> bool {
+        self.inner.is_device()
     }
 }
 

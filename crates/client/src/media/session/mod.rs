@@ -12,10 +12,13 @@
 //!           (either side may send one; the other answers it)
 //!  stop: Stop from the manager (call_ended), this device's call is no longer
 //!        active (end_call, logout), or the client is gone ─► close, finish sink
-//!  fail: no answer, not connected within connect_timeout, ICE/DTLS failed,
-//!        a device failed ─► end the call, media_failed
+//!  device: one failed ─► the default (or silence) takes over,
+//!          media_device_changed; switch on request likewise
+//!  fail: no answer, not connected within connect_timeout, ICE/DTLS failed
+//!        ─► end the call, media_failed
 //! ```
 
+mod devices;
 mod negotiation;
 
 use super::adapt::Adaptation;
@@ -51,6 +54,12 @@ pub(crate) enum Inbound {
     /// This device's signaling connection came back (inside the grace
     /// period): restart ICE, in case the network under it changed.
     Restart,
+    /// Use another microphone (`input`) or speaker; `None` is the default.
+    SwitchDevice {
+        input: bool,
+        device_id: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     /// The call is over: stop.
     Stop,
 }
@@ -135,6 +144,9 @@ struct Session {
     counters: Arc<Counters>,
     stats: StatsBuilder,
     connected: bool,
+    /// Failed devices replaced by the default so far, per direction.
+    input_fallbacks: u32,
+    output_fallbacks: u32,
 }
 
 impl Session {
@@ -195,6 +207,8 @@ impl Session {
             counters: Arc::new(Counters::default()),
             stats: StatsBuilder::default(),
             connected: false,
+            input_fallbacks: 0,
+            output_fallbacks: 0,
         };
         if offerer {
             let offer = session
@@ -228,6 +242,9 @@ impl Session {
                     None | Some(Inbound::Stop) => return Ok(()),
                     Some(Inbound::Signal { from, data }) => self.on_signal(from, &data).await?,
                     Some(Inbound::Restart) => self.restart_ice().await?,
+                    Some(Inbound::SwitchDevice { input, device_id, reply }) => {
+                        let _ = reply.send(self.switch_device(input, device_id).await);
+                    }
                 },
                 Some(event) = self.events.recv() => match event {
                     PcEvent::Candidate(init) => self.send(candidate_message(init)).await?,
@@ -256,9 +273,7 @@ impl Session {
                     if !self.still_in_call() {
                         return Ok(());
                     }
-                    if let Some(error) = self.device_error() {
-                        return Err(error);
-                    }
+                    self.replace_failed_devices().await;
                 }
             }
         }
@@ -358,10 +373,6 @@ impl Session {
                 call.session_id == self.sid && call.status == CallStatus::Ongoing
             })
         })
-    }
-
-    fn device_error(&self) -> Option<String> {
-        self.playout_state.error.lock().ok()?.clone()
     }
 
     /// The figures now; `rtt_ms` from the peer connection (if still open).
