@@ -32,6 +32,7 @@ MIN_PESQ = 3.0
 MIN_CORRELATION = 0.6
 BOB_SPEAKER = "bob_speaker"
 SPEECH_LEAD_S = 2.5
+ECHO_CANCELLATION = os.environ.get("SOFTPHONE_E2E_AEC", "0") == "1"
 procs = []
 figures = {}
 
@@ -334,6 +335,10 @@ def main():
     wait_for("the speaker choice to be saved", lambda: f"pulseaudio:{BOB_SPEAKER}" in open(settings_file).read())
     assert "pulseaudio:bob_mic" in " ".join(
         wd("GET", f"/session/{app.sid}/element/{e}/property/value") for e in app.find("[data-testid=mic-picker] option"))
+    if not ECHO_CANCELLATION:
+        app.click("input[name=echo-cancellation]")
+        wait_for("echo cancellation off in the settings",
+                 lambda: '"echo_cancellation": false' in open(settings_file).read())
     app.shot("2b-settings")
     app.click("nav.tabs button:nth-child(1)")
     app.el("[data-testid=contact-alice]")
@@ -370,13 +375,24 @@ def main():
     # Bob's microphone: a voice played into it while unmuted, then again muted.
     feed = start(["paplay", "--device=micsink", mic_feed])
     t_unmuted = time.time() - t_answer
+    # Quiet while the speech plays: screenshots and polling take the CPU the
+    # audio threads need (2 cores, debug build); the screen is shot after.
+    time.sleep(3)
+    with open(os.path.join(ART, "top-in-call.txt"), "w") as f:
+        app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
+        subprocess.run(["top", "-H", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200", "-p", ",".join(app_pids)],
+                       stdout=f, check=False)
+    if os.environ.get("SOFTPHONE_E2E_STACKS"):
+        with open(os.path.join(ART, "stacks-in-call.txt"), "w") as f:
+            subprocess.run(["gdb", "-p", app_pids[0], "-batch", "-ex", "thread apply all bt 25"],
+                           stdout=f, stderr=subprocess.DEVNULL, check=False)
+    time.sleep(max(0.0, sent_len + 2.0 - (time.time() - t_answer)))
+    recorded = speech_rec.stop()
+    feed.wait(15)
     app.el("[data-testid=quality]", timeout=10)
     app.shot("4-in-call")
     figures["rss_in_call_mb"] = rss_mb("softphone")
     assert app.text("[data-testid=timer]") != "0:00"
-    time.sleep(max(0.0, sent_len + 3.0 - (time.time() - t_answer)))
-    recorded = speech_rec.stop()
-    feed.wait(15)
     app.click("[data-testid=mute]")
     wait_for("the mute button to say muted",
              lambda: wd("GET", f"/session/{app.sid}/element/{app.el('[data-testid=mute]')}/attribute/aria-pressed") == "true")
