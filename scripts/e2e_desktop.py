@@ -24,15 +24,23 @@ DRIVER = "http://127.0.0.1:4444"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PY = os.path.join(os.environ.get("SOFTPHONE_VENV") or os.path.expanduser("~/.cache/softphone/venv"),
                        "bin", "python")
-# Measured (see the report in figures.json): alice's speech at bob's virtual
-# speaker scores PESQ-WB ~4 with correlation ~0.9; silence cannot be scored at
-# all, and unrelated audio (the ringtone, other speech) scores below 1.5 with
-# correlation below 0.3.
-MIN_PESQ = 3.0
-MIN_CORRELATION = 0.6
+# Off by default here (unticked in the settings, as for a headset): with it
+# on, the debug build's echo canceller and Opus encoder take ~40 % of a core
+# on the send side, and on 2 busy cores bob's playout then breaks up now and
+# then (PESQ-WB 2.5–3.6 over five runs, against 3.76 with it off).
+# SOFTPHONE_E2E_AEC=1 runs the app's default (on).
+ECHO_CANCELLATION = os.environ.get("SOFTPHONE_E2E_AEC", "0") == "1"
+# Measured (debug build, 2 busy cores): alice's speech at bob's virtual
+# speaker scored PESQ-WB 3.6 (echo canceller on; correlation 0.56–0.78, the
+# jitter buffer stretches the playout a little) and 3.76 (off; correlation
+# 0.96). Against the same sent file: 12 s of silence 1.10 (correlation 0.01),
+# the ringtone recording 1.13 (0.00), and bob's sentence, other speech, 3.17
+# (0.00): PESQ alone is fooled by any speech, the correlation is not, so both
+# must pass.
+MIN_PESQ = 3.0 if not ECHO_CANCELLATION else 2.2
+MIN_CORRELATION = 0.5 if not ECHO_CANCELLATION else 0.3
 BOB_SPEAKER = "bob_speaker"
 SPEECH_LEAD_S = 2.5
-ECHO_CANCELLATION = os.environ.get("SOFTPHONE_E2E_AEC", "0") == "1"
 procs = []
 figures = {}
 
@@ -58,7 +66,8 @@ def wd(method, path, body=None, timeout=30):
     WebKitWebDriver) now and then drops a connection; such a request is sent
     again (callers make that harmless: see App.click)."""
     data = None if body is None else json.dumps(body).encode()
-    for attempt in range(3):
+    attempts = 5 if path == "/session" else 3
+    for attempt in range(attempts):
         req = urllib.request.Request(DRIVER + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
@@ -67,7 +76,7 @@ def wd(method, path, body=None, timeout=30):
         except urllib.error.HTTPError as e:
             raise RuntimeError(f"{method} {path}: {e.read().decode(errors='replace')}") from None
         except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
             print(f"note: {method} {path}: {e}; sending it again")
             time.sleep(0.5)
@@ -371,7 +380,8 @@ def main():
     app.click("button[aria-label^='Answer the call']")
     app.el("[data-testid=in-call]")
     wait_for("the audio to connect", lambda: "Audio connected" in app.text("[data-testid=media-state]"), 15)
-    figures["answer_to_audio_connected_s"] = time.time() - t_answer
+    t_connected = time.time()
+    figures["answer_to_audio_connected_s"] = t_connected - t_answer
     # Bob's microphone: a voice played into it while unmuted, then again muted.
     feed = start(["paplay", "--device=micsink", mic_feed])
     t_unmuted = time.time() - t_answer
@@ -386,7 +396,8 @@ def main():
         with open(os.path.join(ART, "stacks-in-call.txt"), "w") as f:
             subprocess.run(["gdb", "-p", app_pids[0], "-batch", "-ex", "thread apply all bt 25"],
                            stdout=f, stderr=subprocess.DEVNULL, check=False)
-    time.sleep(max(0.0, sent_len + 2.0 - (time.time() - t_answer)))
+    # Alice's file starts when her side connects; the recording must hold all of it.
+    time.sleep(max(0.0, sent_len + 2.5 - (time.time() - t_connected)))
     recorded = speech_rec.stop()
     feed.wait(15)
     app.el("[data-testid=quality]", timeout=10)
