@@ -334,6 +334,7 @@ def main():
     app.shot("2-contacts")
     time.sleep(3)
     figures["rss_idle_mb"] = rss_mb("softphone")
+    figures["app_cpu_idle_pct"] = top_snapshot("top-idle")
 
     # The speaker picker lists the sound server's devices by stable id; the
     # choice is saved (and the call's audio goes there, checked below).
@@ -388,12 +389,10 @@ def main():
     # Quiet while the speech plays: screenshots and polling take the CPU the
     # audio threads need (2 cores, debug build); the screen is shot after.
     time.sleep(3)
-    with open(os.path.join(ART, "top-in-call.txt"), "w") as f:
-        app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
-        subprocess.run(["top", "-H", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200", "-p", ",".join(app_pids)],
-                       stdout=f, check=False)
+    figures["app_cpu_in_call_pct"] = top_snapshot("top-in-call")
     if os.environ.get("SOFTPHONE_E2E_STACKS"):
         with open(os.path.join(ART, "stacks-in-call.txt"), "w") as f:
+            app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
             subprocess.run(["gdb", "-p", app_pids[0], "-batch", "-ex", "thread apply all bt 25"],
                            stdout=f, stderr=subprocess.DEVNULL, check=False)
     # Alice's file starts when her side connects; the recording must hold all of it.
@@ -499,6 +498,23 @@ def main():
     with open(os.path.join(ART, "figures.json"), "w") as f:
         json.dump(figures, f, indent=2)
     print("desktop end-to-end: ok")
+
+
+def top_snapshot(name):
+    """top of the app's threads into ART/name.txt; answers the app's CPU (%
+    of one core, all threads) over 2 s."""
+    path = os.path.join(ART, f"{name}.txt")
+    app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
+    with open(path, "w") as f:
+        subprocess.run(["top", "-H", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200", "-p", ",".join(app_pids)],
+                       stdout=f, check=False)
+    text = open(path).read().split("\ntop - ")
+    total = 0.0
+    for line in text[-1].splitlines():
+        cols = line.split()
+        if len(cols) >= 12 and cols[0].isdigit():
+            total += float(cols[8].replace(",", "."))
+    return total
 
 
 def ring_started(rec):
