@@ -343,8 +343,8 @@ def main():
     app.click(f"[data-testid=speaker-picker] option[value='pulseaudio:{BOB_SPEAKER}']")
     settings_file = os.path.join(os.environ["XDG_CONFIG_HOME"], "org.softphone.desktop", "settings.json")
     wait_for("the speaker choice to be saved", lambda: f"pulseaudio:{BOB_SPEAKER}" in open(settings_file).read())
-    assert "pulseaudio:bob_mic" in " ".join(
-        wd("GET", f"/session/{app.sid}/element/{e}/property/value") for e in app.find("[data-testid=mic-picker] option"))
+    app.click("[data-testid=mic-picker] option[value='pulseaudio:bob_mic']")
+    wait_for("the microphone choice to be saved", lambda: "pulseaudio:bob_mic" in open(settings_file).read())
     if not ECHO_CANCELLATION:
         app.click("input[name=echo-cancellation]")
         wait_for("echo cancellation off in the settings",
@@ -428,8 +428,10 @@ def main():
     assert rms(unmuted_xs) > 0.01, f"bob's microphone did not reach alice: {figures['bobs_mic_at_alice_rms']}"
     assert rms(muted_xs) < rms(unmuted_xs) / 30, f"mute did not silence bob: {figures['bobs_mic_at_alice_rms']}"
 
-    # Ringback: bob calls alice, who lets it ring and declines.
-    callee = cli(url, "answer", "--reject", "--answer-after", "3")
+    # Ringback: bob calls alice, who lets it ring, answers and hangs up; bob's
+    # microphone is gone by then, which the call says (and goes on).
+    subprocess.run(["pactl", "unload-module", "module-remap-source"], check=True)
+    callee = cli(url, "answer", "--answer-after", "3", "--hangup-after", "4")
     time.sleep(1.5)  # alice is signed in
     app.click("[data-testid=contact-alice] button[aria-label^='Call']")
     app.el("[data-testid=outgoing]")
@@ -439,7 +441,12 @@ def main():
     xs, rate = samples(back.stop())
     figures["ringback"] = {"rms": rms(xs), "share_425_hz": tone_share(xs, rate, 425)}
     assert rms(xs) > 0.05 and figures["ringback"]["share_425_hz"] > 0.5, f"no ringback: {figures['ringback']}"
-    app.el("[data-testid=contacts]")
+    app.el("[data-testid=in-call]")
+    figures["mic_gone_notice"] = wait_for("the sentence about the microphone", lambda: next(
+        (t for t in [app.text("[data-testid=notice]")] if "Microphone unavailable" in t), None), 10)
+    assert "bob_mic is not connected" in figures["mic_gone_notice"], figures["mic_gone_notice"]
+    app.shot("4d-microphone-gone")
+    app.el("[data-testid=contacts]", timeout=15)
     callee.wait(10)
 
     missed = cli(url, "call", "bob", "--timeout", "2")

@@ -66,14 +66,18 @@ pub fn open_call_devices(
     let (source, real_in) = match with_fallback(audio.input_device.as_deref(), |id| open.input(id))
     {
         Ok((source, note)) => {
-            warnings.extend(
-                note.map(|e| format!("Microphone unavailable: {e}; using the system default.")),
-            );
+            warnings.extend(note.map(|e| {
+                format!(
+                    "Microphone unavailable: {}; using the system default.",
+                    describe(&e)
+                )
+            }));
             (source, true)
         }
         Err(e) => {
             warnings.push(format!(
-                "Microphone unavailable: {e}. The other side hears silence."
+                "Microphone unavailable: {}. The other side hears silence.",
+                describe(&e)
             ));
             (
                 Box::new(NullSource::new(Pacing::RealTime)) as Box<dyn AudioSource>,
@@ -84,14 +88,18 @@ pub fn open_call_devices(
     let (sink, real_out) = match with_fallback(audio.output_device.as_deref(), |id| open.output(id))
     {
         Ok((sink, note)) => {
-            warnings.extend(
-                note.map(|e| format!("Speaker unavailable: {e}; using the system default.")),
-            );
+            warnings.extend(note.map(|e| {
+                format!(
+                    "Speaker unavailable: {}; using the system default.",
+                    describe(&e)
+                )
+            }));
             (sink, true)
         }
         Err(e) => {
             warnings.push(format!(
-                "Speaker unavailable: {e}. You will not hear the other side."
+                "Speaker unavailable: {}. You will not hear the other side.",
+                describe(&e)
             ));
             (Box::new(NullSink::default()) as Box<dyn AudioSink>, false)
         }
@@ -105,6 +113,14 @@ pub fn open_call_devices(
             echo_cancellation: audio.echo_cancellation && real_in && real_out,
         },
         warnings,
+    }
+}
+
+/// What went wrong with a device, for a sentence that already names it.
+fn describe(e: &MediaError) -> String {
+    match e {
+        MediaError::DeviceNotFound(id) => format!("{id} is not connected"),
+        other => other.to_string(),
     }
 }
 
@@ -238,11 +254,9 @@ mod tests {
         );
         assert_eq!(opened.warnings.len(), 1);
         let w = &opened.warnings[0];
-        assert!(
-            w.starts_with("Microphone unavailable: ")
-                && w.contains("usb-headset")
-                && w.ends_with("using the system default."),
-            "{w}"
+        assert_eq!(
+            w,
+            "Microphone unavailable: usb-headset is not connected; using the system default."
         );
     }
 
