@@ -400,6 +400,7 @@ def main():
     recorded = speech_rec.stop()
     feed.wait(15)
     app.el("[data-testid=quality]", timeout=10)
+    app.el("[data-testid=levels]")
     app.shot("4-in-call")
     figures["rss_in_call_mb"] = rss_mb("softphone")
     assert app.text("[data-testid=timer]") != "0:00"

@@ -20,6 +20,7 @@ const COMMANDS: &[&str] = &[
     "set_audio_settings",
     "set_muted",
     "watch_call_quality",
+    "watch_audio_levels",
 ];
 
 fn main() {

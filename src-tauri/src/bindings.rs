@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod tests {
     use crate::audio::device_list::{UiAudioDevice, UiAudioDevices};
+    use crate::audio::level::UiAudioLevels;
     use crate::audio::stats::UiMediaStats;
     use crate::commands::calls::RejectReason;
     use crate::dto::*;
@@ -36,6 +37,7 @@ mod tests {
             UiAudioDevice::decl(&cfg),
             UiAudioDevices::decl(&cfg),
             UiMediaStats::decl(&cfg),
+            UiAudioLevels::decl(&cfg),
         ];
         let mut out = String::from(
             "// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:\n\

@@ -3,7 +3,8 @@
 //! and its media), the display names seen so far (for notifications), and
 //! the audio parts that outlive a call (ring tone, mute, quality channel).
 
-use crate::audio::{CallMute, QualityChannel, Ringer};
+use crate::audio::level::UiAudioLevels;
+use crate::audio::{CallMute, QualityChannel, Ringer, WindowChannel};
 use crate::error::AppError;
 use crate::settings::Settings;
 use crate::token_store::TokenStore;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub mute: CallMute,
     /// Where call-quality figures go.
     pub quality: QualityChannel,
+    /// Where microphone and speaker levels go.
+    pub levels: WindowChannel<UiAudioLevels>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             ringer: Ringer::default(),
             mute: CallMute::default(),
             quality: QualityChannel::default(),
+            levels: WindowChannel::default(),
         }
     }
 

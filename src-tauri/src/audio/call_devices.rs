@@ -4,6 +4,7 @@
 //! (speaker); each fallback is a sentence for the UI. The microphone is
 //! wrapped in the media crate's mute switch, kept in [`CallMute`].
 
+use super::level::{LevelMeter, MeteredSink, MeteredSource};
 use crate::settings::AudioSettings;
 use crate::state::lock;
 use softphone_client::media::MediaDevices;
@@ -53,6 +54,8 @@ pub struct OpenedDevices {
     pub devices: MediaDevices,
     /// Sentences about fallbacks ("Microphone unavailable: …").
     pub warnings: Vec<String>,
+    /// Microphone and speaker levels.
+    pub levels: (LevelMeter, LevelMeter),
 }
 
 /// Opens the microphone and speaker of `audio` through `open` (cpal in the
@@ -104,12 +107,14 @@ pub fn open_call_devices(
             (Box::new(NullSink::default()) as Box<dyn AudioSink>, false)
         }
     };
-    let muted = Muted::new(source);
+    let levels = (LevelMeter::default(), LevelMeter::default());
+    let muted = Muted::new(MeteredSource(source, levels.0.clone()));
     mute.attach(muted.handle());
     OpenedDevices {
+        levels: levels.clone(),
         devices: MediaDevices {
             source: Box::new(muted),
-            sink,
+            sink: Box::new(MeteredSink(sink, levels.1)),
             echo_cancellation: audio.echo_cancellation && real_in && real_out,
         },
         warnings,

@@ -9,21 +9,25 @@
 //!   the microphone behind the media crate's mute switch ([`CallMute`]).
 //! - [`tones`] + [`ringer`]: ringtone and ringback, generated here, played
 //!   on the chosen speaker from a thread of their own.
-//! - [`device_list`], [`stats`]: the shapes the UI gets.
+//! - [`device_list`], [`stats`], [`level`]: the shapes the UI gets; figures
+//!   and levels go over `ipc::Channel`s the window opens.
 
 pub mod call_devices;
 pub mod device_list;
+pub mod level;
 pub mod ringer;
 pub mod stats;
 pub mod tones;
 
 pub use call_devices::CallMute;
 pub use ringer::Ringer;
-pub use stats::QualityChannel;
+pub use stats::{QualityChannel, WindowChannel};
 
 use crate::state::AppState;
 use crate::ui_event::{UiEvent, EVENT};
+use level::{LevelMeter, UiAudioLevels};
 use softphone_client::media::MediaConfig;
+use std::time::Duration;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tones::Tone;
 
@@ -45,8 +49,36 @@ pub fn media_config<R: Runtime>(app: AppHandle<R>) -> MediaConfig {
                 tracing::warn!("cannot send an event to the window: {e}");
             }
         }
+        let (mic, speaker) = opened.levels;
+        tauri::async_runtime::spawn(send_levels(
+            app.clone(),
+            call.session_id.clone(),
+            mic,
+            speaker,
+        ));
         Ok(opened.devices)
     })
+}
+
+/// How often the level meters move.
+const LEVEL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Sends the call's levels to the window until its devices are closed.
+async fn send_levels<R: Runtime>(
+    app: AppHandle<R>,
+    session_id: String,
+    mic: LevelMeter,
+    speaker: LevelMeter,
+) {
+    let mut tick = tokio::time::interval(LEVEL_INTERVAL);
+    while mic.in_use() || speaker.in_use() {
+        tick.tick().await;
+        app.state::<AppState>().levels.send(UiAudioLevels {
+            session_id: session_id.clone(),
+            mic: mic.peak(),
+            speaker: speaker.peak(),
+        });
+    }
 }
 
 /// Starts `tone` for call `session_id` on the chosen speaker, at the chosen volume.

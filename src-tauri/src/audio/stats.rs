@@ -54,18 +54,26 @@ impl UiMediaStats {
     }
 }
 
-/// The window's channel for [`UiMediaStats`], once it asked.
-#[derive(Default)]
-pub struct QualityChannel(Mutex<Option<Channel<UiMediaStats>>>);
+/// A channel the window opened for a stream of `T`, once it asked.
+pub struct WindowChannel<T>(Mutex<Option<Channel<T>>>);
 
-impl QualityChannel {
-    /// Figures go to `channel` from now on (a reloaded window replaces it).
-    pub fn watch(&self, channel: Channel<UiMediaStats>) {
+/// Where call-quality figures go.
+pub type QualityChannel = WindowChannel<UiMediaStats>;
+
+impl<T> Default for WindowChannel<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T: tauri::ipc::IpcResponse> WindowChannel<T> {
+    /// Messages go to `channel` from now on (a reloaded window replaces it).
+    pub fn watch(&self, channel: Channel<T>) {
         *lock(&self.0) = Some(channel);
     }
 
     /// Sends `stats` if a window listens; a closed channel is forgotten.
-    pub fn send(&self, stats: UiMediaStats) {
+    pub fn send(&self, stats: T) {
         let mut slot = lock(&self.0);
         if let Some(ch) = slot.as_ref() {
             if let Err(e) = ch.send(stats) {

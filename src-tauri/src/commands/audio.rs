@@ -1,9 +1,10 @@
 //! The audio commands: the device pickers (list, read and save the choice),
-//! mute for the call in progress, and the channel the call-quality figures
-//! come through.
+//! mute for the call in progress, and the channels that the call-quality
+//! figures and the microphone/speaker levels come through.
 
 use super::blocking;
 use crate::audio::device_list::UiAudioDevices;
+use crate::audio::level::UiAudioLevels;
 use crate::audio::stats::UiMediaStats;
 use crate::error::{AppError, ErrorKind};
 use crate::settings::AudioSettings;
@@ -62,4 +63,11 @@ pub fn set_muted(state: State<'_, AppState>, muted: bool) -> bool {
 #[tauri::command]
 pub fn watch_call_quality(state: State<'_, AppState>, on_stats: Channel<UiMediaStats>) {
     state.quality.watch(on_stats);
+}
+
+/// Sends the microphone and speaker levels of every call to `on_levels`
+/// from now on (five times a second in a call).
+#[tauri::command]
+pub fn watch_audio_levels(state: State<'_, AppState>, on_levels: Channel<UiAudioLevels>) {
+    state.levels.watch(on_levels);
 }

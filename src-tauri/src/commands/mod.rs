@@ -32,6 +32,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         audio::set_audio_settings,
         audio::set_muted,
         audio::watch_call_quality,
+        audio::watch_audio_levels,
     ]
 }
 
@@ -72,6 +73,7 @@ mod tests {
             "set_audio_settings",
             "set_muted",
             "watch_call_quality",
+            "watch_audio_levels",
         ] {
             assert!(
                 build.contains(&format!("\"{name}\"")),

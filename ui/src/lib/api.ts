@@ -11,6 +11,7 @@ import type {
   UiCall,
   UiCallType,
   UiAudioDevices,
+  UiAudioLevels,
   UiGroup,
   UiMediaStats,
   UiReceiverType,
@@ -53,6 +54,12 @@ export const api = {
     const channel = new Channel<UiMediaStats>();
     channel.onmessage = onStats;
     return invoke<null>("watch_call_quality", { onStats: channel });
+  },
+  /** Microphone and speaker levels, five times a second in a call. */
+  watchAudioLevels: (onLevels: (l: UiAudioLevels) => void) => {
+    const channel = new Channel<UiAudioLevels>();
+    channel.onmessage = onLevels;
+    return invoke<null>("watch_audio_levels", { onLevels: channel });
   },
 };
 

@@ -305,3 +305,17 @@ concealed: number,
  * The session's last report (the call's media stopped).
  */
 last: boolean, };
+
+export type UiAudioLevels = { 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Microphone peak, 0–1 (measured before mute).
+ */
+mic: number, 
+/**
+ * Speaker peak, 0–1.
+ */
+speaker: number, };

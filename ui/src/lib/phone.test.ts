@@ -6,13 +6,14 @@ import { emit } from "@tauri-apps/api/event";
 import { get } from "svelte/store";
 import type { Channel } from "@tauri-apps/api/core";
 import { DEFAULT_AUDIO, Phone } from "./phone";
-import { EVENT, type AudioSettings, type UiEvent, type UiMediaStats } from "./bindings";
+import { EVENT, type AudioSettings, type UiAudioLevels, type UiEvent, type UiMediaStats } from "./bindings";
 import { mkCall, mkStats } from "./fixtures";
 
 type Handler = (args: Record<string, unknown>) => unknown;
 let calls: { cmd: string; args: Record<string, unknown> }[];
 let handlers: Record<string, Handler>;
 let qualityChannel: Channel<UiMediaStats> | null;
+let levelChannel: Channel<UiAudioLevels> | null;
 let savedAudio: AudioSettings;
 
 const session = { user_id: "bob", server_url: "http://127.0.0.1:8480", notice: null };
@@ -21,10 +22,15 @@ const ringing = mkCall({ status: "initiated", answered_at: null, duration_ms: nu
 function setup(over: Record<string, Handler> = {}) {
   calls = [];
   qualityChannel = null;
+  levelChannel = null;
   savedAudio = { ...DEFAULT_AUDIO };
   handlers = {
     watch_call_quality: (a) => {
       qualityChannel = a.onStats as Channel<UiMediaStats>;
+      return null;
+    },
+    watch_audio_levels: (a) => {
+      levelChannel = a.onLevels as Channel<UiAudioLevels>;
       return null;
     },
     get_audio_settings: () => savedAudio,
@@ -219,6 +225,15 @@ describe("audio", () => {
     expect(get(phone.state).call?.stats).toBeNull();
     qualityChannel!.onmessage(mkStats({ loss_pct: 1.5 }));
     expect(get(phone.state).call?.stats?.loss_pct).toBe(1.5);
+  });
+
+  it("moves the level meters of this call only", async () => {
+    const phone = await inCall();
+    expect(levelChannel).not.toBeNull();
+    levelChannel!.onmessage({ session_id: "other", mic: 1, speaker: 1 });
+    expect(get(phone.state).call?.levels).toBeNull();
+    levelChannel!.onmessage({ session_id: "s1", mic: 0.25, speaker: 0.5 });
+    expect(get(phone.state).call?.levels).toEqual({ mic: 0.25, speaker: 0.5 });
   });
 
   it("keeps the reason audio failed past the call's end", async () => {

@@ -12,6 +12,7 @@ import {
   type UiCall,
   type UiConnection,
   type UiAudioDevices,
+  type UiAudioLevels,
   type UiEvent,
   type UiGroup,
   type UiMediaStats,
@@ -32,6 +33,8 @@ export interface CallView {
   stats: UiMediaStats | null;
   /** Why the call's audio failed, once it did (the call ends right after). */
   mediaError: string | null;
+  /** Microphone and speaker peaks (0–1), while the audio runs. */
+  levels: { mic: number; speaker: number } | null;
 }
 
 export interface PhoneState {
@@ -63,7 +66,7 @@ export const DEFAULT_AUDIO: AudioSettings = {
 };
 
 function newView(stage: CallView["stage"], call: UiCall, peerName: string): CallView {
-  return { stage, call, peerName, startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null };
+  return { stage, call, peerName, startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null };
 }
 
 export class Phone {
@@ -155,6 +158,7 @@ export class Phone {
     });
     try {
       await this.api.watchCallQuality((s) => this.onStats(s));
+      await this.api.watchAudioLevels((l) => this.onLevels(l));
       this.set({ audio: await this.api.getAudioSettings() });
     } catch (e) {
       this.set({ notice: errorMessage(e) });
@@ -276,6 +280,12 @@ export class Phone {
     } catch (e) {
       this.set({ notice: errorMessage(e) });
     }
+  }
+
+  /** Levels from the level channel. */
+  onLevels(l: UiAudioLevels): void {
+    const c = this.current();
+    if (c?.call.session_id === l.session_id) this.show({ ...c, levels: { mic: l.mic, speaker: l.speaker } });
   }
 
   /** Media figures from the quality channel. */

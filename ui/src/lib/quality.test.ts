@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimateMos, quality } from "./quality";
+import { estimateMos, levelPercent, quality } from "./quality";
 import { mkStats } from "./fixtures";
 
 describe("call quality", () => {
@@ -23,5 +23,15 @@ describe("call quality", () => {
     expect(estimateMos({ loss_pct: 100, jitter_ms: 500, rtt_ms: 2000 })).toBe(1);
     expect(estimateMos({ loss_pct: 0, jitter_ms: 0, rtt_ms: 0 })).toBeLessThanOrEqual(4.5);
     expect(quality(mkStats({ rtt_ms: null })).detail).toContain("RTT –");
+  });
+});
+
+describe("level meters", () => {
+  it("map peaks onto a 60 dB scale", () => {
+    expect(levelPercent(1)).toBe(100);
+    expect(levelPercent(0.1)).toBe(67);
+    expect(levelPercent(0.001)).toBe(0);
+    expect(levelPercent(0)).toBe(0);
+    expect(levelPercent(Number.NaN)).toBe(0);
   });
 });

@@ -42,3 +42,11 @@ export function quality(s: UiMediaStats): Quality {
     detail: `loss ${s.loss_pct.toFixed(1)} % · jitter ${Math.round(s.jitter_ms)} ms · ${rtt}`,
   };
 }
+
+/** A peak (0–1) as a meter's fill in percent: a 60 dB scale, so speech
+ * (peaks around -20 dBFS) sits in the upper half and silence at 0. */
+export function levelPercent(peak: number): number {
+  if (!(peak > 0)) return 0;
+  const db = 20 * Math.log10(Math.min(1, peak));
+  return Math.round(Math.max(0, Math.min(100, ((db + 60) / 60) * 100)));
+}
