@@ -257,26 +257,37 @@ def start_driver(log):
 
 
 def rss_mb(name):
-    """RSS (MB) of the app process and of all processes named like WebKit's helpers."""
-    own, webkit = 0, 0
+    """RSS (MB): the app's main process alone, and its whole process tree
+    (the app and every process it started: WebKit's web and network
+    processes, …). Shared pages count once per process, as RSS does; the
+    tree's PSS splits them instead."""
+    parent, rss, comm = {}, {}, {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/status") as f:
                 st = f.read()
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read()
         except OSError:
             continue
-        if f"SOFTPHONE_E2E_TMP={TMP}".encode() not in env:
-            continue
-        comm = re.search(r"^Name:\s+(\S+)", st, re.M).group(1)
+        parent[pid] = re.search(r"^PPid:\s+(\d+)", st, re.M).group(1)
+        comm[pid] = re.search(r"^Name:\s+(\S+)", st, re.M).group(1)
         m = re.search(r"^VmRSS:\s+(\d+) kB", st, re.M)
-        kb = int(m.group(1)) if m else 0
-        if comm == name:
-            own += kb
-        elif comm.startswith("WebKit"):
-            webkit += kb
-    return own / 1024, webkit / 1024
+        rss[pid] = int(m.group(1)) if m else 0
+    apps = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith(f"{name}[")]
+    tree = set(apps)
+    grew = True
+    while grew:
+        kids = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= kids
+        grew = bool(kids)
+    def pss(p):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                return int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1))
+        except (OSError, AttributeError):
+            return 0
+    return {"main": sum(rss[p] for p in apps) / 1024, "tree": sum(rss.get(p, 0) for p in tree) / 1024,
+            "tree_pss": sum(pss(p) for p in tree) / 1024,
+            "tree_processes": sorted(comm.get(p, "?") for p in tree)}
 
 
 def cli(server, *args, **kw):
