@@ -28,7 +28,7 @@ VENV_PY = os.path.join(os.environ.get("SOFTPHONE_VENV") or os.path.expanduser("~
 # on, the debug build's echo canceller takes ~40 % of a core on the send
 # side, and on these 2 busy cores bob's playout then breaks up in the first
 # seconds: PESQ-WB 1.7–3.5 (correlation 0.55–0.72) over three runs, against
-# 3.65–3.82 (0.95–0.96) over seven with it off. SOFTPHONE_E2E_AEC=1 runs
+# 3.65–3.82 (0.95–0.96) over nine with it off. SOFTPHONE_E2E_AEC=1 runs
 # the app's default (on), with lower bars; expect it to fail now and then
 # until that is fixed in crates/media.
 ECHO_CANCELLATION = os.environ.get("SOFTPHONE_E2E_AEC", "0") == "1"
