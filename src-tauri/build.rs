@@ -15,6 +15,12 @@ const COMMANDS: &[&str] = &[
     "list_users",
     "list_groups",
     "call_history",
+    "list_audio_devices",
+    "get_audio_settings",
+    "set_audio_settings",
+    "set_muted",
+    "watch_call_quality",
+    "watch_audio_levels",
 ];
 
 fn main() {

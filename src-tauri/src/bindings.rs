@@ -6,9 +6,13 @@
 
 #[cfg(test)]
 mod tests {
+    use crate::audio::device_list::{UiAudioDevice, UiAudioDevices};
+    use crate::audio::level::UiAudioLevels;
+    use crate::audio::stats::UiMediaStats;
     use crate::commands::calls::RejectReason;
     use crate::dto::*;
     use crate::error::{AppError, ErrorKind};
+    use crate::settings::AudioSettings;
     use crate::ui_event::{UiConnection, UiEvent, EVENT};
     use ts_rs::{Config, TS};
 
@@ -29,6 +33,11 @@ mod tests {
             AppError::decl(&cfg),
             UiConnection::decl(&cfg),
             UiEvent::decl(&cfg),
+            AudioSettings::decl(&cfg),
+            UiAudioDevice::decl(&cfg),
+            UiAudioDevices::decl(&cfg),
+            UiMediaStats::decl(&cfg),
+            UiAudioLevels::decl(&cfg),
         ];
         let mut out = String::from(
             "// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:\n\

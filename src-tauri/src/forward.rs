@@ -1,17 +1,20 @@
 //! The task that forwards a signed-in client's events to the window as
 //! [`UiEvent`]s, and makes an incoming call reach the person: notification,
-//! raised window, and the ring stopped when the call is answered elsewhere,
-//! cancelled or times out. Do-not-disturb declines incoming calls as busy.
+//! raised window and ringtone, all stopped when the call is answered
+//! elsewhere, cancelled or times out (ringback likewise when this device's
+//! call is answered or turned down). Media figures go to the quality
+//! channel. Do-not-disturb declines incoming calls as busy.
 
+use crate::audio::{self, stats::UiMediaStats, tones::Tone};
 use crate::notify;
-use crate::state::namer;
+use crate::state::{namer, AppState};
 use crate::ui_event::{UiEvent, EVENT};
 use futures_util::StreamExt;
 use softphone_client::{CallEvent, CallStatus, Client, ReceiverType};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 /// Starts forwarding `client`'s events (for user `me`) to `app`'s windows.
 pub fn spawn<R: Runtime>(
@@ -34,6 +37,12 @@ pub fn spawn<R: Runtime>(
                     continue;
                 }
             }
+            if let CallEvent::MediaStats { session_id, stats } = &event {
+                let state = app.state::<AppState>();
+                state.quality.send(UiMediaStats::new(session_id, stats));
+                continue;
+            }
+            ring_tones(&app, &client, &event);
             let name = namer(&names);
             let Some(ui) = UiEvent::from_client(&event, &me, &name) else {
                 continue;
@@ -44,6 +53,32 @@ pub fn spawn<R: Runtime>(
             }
         }
     })
+}
+
+/// Starts the ringtone for an incoming call (unless this device is busy in
+/// another call) and stops any tone once its call stops ringing.
+fn ring_tones<R: Runtime>(app: &AppHandle<R>, client: &Client, event: &CallEvent) {
+    match event {
+        CallEvent::IncomingCallReceived { call } => {
+            let busy = client.active_call().is_some_and(|c| {
+                c.session_id != call.session_id && c.status == CallStatus::Ongoing
+            });
+            if !busy {
+                audio::ring(app, &call.session_id, Tone::Ringtone);
+            }
+        }
+        CallEvent::IncomingCallCancelled { call, .. }
+        | CallEvent::OutgoingCallAccepted { call, .. }
+        | CallEvent::OutgoingCallRejected { call, .. }
+        | CallEvent::CallEnded { call, .. } => {
+            app.state::<AppState>().ringer.stop(&call.session_id);
+        }
+        CallEvent::MediaConnected { session_id, .. }
+        | CallEvent::MediaFailed { session_id, .. } => {
+            app.state::<AppState>().ringer.stop(session_id);
+        }
+        _ => {}
+    }
 }
 
 /// What an event does outside the window: notifications and raising it.

@@ -4,7 +4,10 @@
 //! # Layout
 //! - `commands`: what the UI invokes, by feature: `session` (sign in/out,
 //!   signed in from the keyring), `calls` (initiate/accept/reject/end),
-//!   `directory` (users, groups, history). Each only translates.
+//!   `directory` (users, groups, history), `audio` (device pickers, mute,
+//!   the call-quality channel). Each only translates.
+//! - [`audio`]: the media session's devices (from the settings, opened per
+//!   call, with fallbacks), mute, ringtone and ringback, quality figures.
 //! - [`ui_event`]: client events → [`ui_event::UiEvent`], the one typed
 //!   event the window listens to; `forward` is the task that emits them
 //!   and makes an incoming call reach the person (`notify`: freedesktop
@@ -12,7 +15,8 @@
 //! - [`dto`]: the shapes the UI sees; `bindings` generates their TypeScript
 //!   twins (ts-rs) into ui/src/lib/bindings.ts.
 //! - [`error`]: [`error::AppError`], what a failed command answers.
-//! - [`settings`]: server URL, stable device id, last user (settings.json).
+//! - [`settings`]: server URL, stable device id, last user, audio choices
+//!   (settings.json).
 //! - [`token_store`]: the session token in the OS keyring, behind a trait.
 //! - `tray`: show, do not disturb, quit.
 //!
@@ -23,6 +27,7 @@
 //! - **One instance.** A second launch brings the running window forward.
 //! - **The window hides on close**, so calls still ring; Quit is in the tray.
 
+pub mod audio;
 mod bindings;
 mod commands;
 pub mod dto;

@@ -1,7 +1,8 @@
 //! [`Settings`]: what the app remembers between runs, in `settings.json` in
 //! the app config dir: the server URL, this device's id (generated once and
 //! then stable, so the server can resume calls and tell devices apart), the
-//! last username and "remember me". Never the password or the token (those
+//! last username, "remember me" and the audio choices (microphone, speaker,
+//! ring volume). Never the password or the token (those
 //! live in the OS keyring, see `token_store`).
 
 use rand::Rng;
@@ -27,6 +28,51 @@ pub struct Settings {
     /// Keep the session in the keyring and sign in by itself next time.
     #[serde(default)]
     pub remember: bool,
+    /// Microphone, speaker and ring volume.
+    #[serde(default)]
+    pub audio: AudioSettings,
+}
+
+/// The audio devices and the ring volume. A device is a stable id from the
+/// media crate's device list (`pulseaudio:…`, `alsa:…`); `None` is the
+/// system default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct AudioSettings {
+    /// The microphone's id, or the system default.
+    #[serde(default)]
+    pub input_device: Option<String>,
+    /// The speaker's id (calls, ringtone and ringback), or the system default.
+    #[serde(default)]
+    pub output_device: Option<String>,
+    /// Ringtone and ringback volume, 0 (silent) to 100.
+    #[serde(default = "default_ring_volume")]
+    pub ring_volume: u8,
+    /// Run the echo canceller when both devices are real (speakers; a
+    /// headset needs none).
+    #[serde(default = "yes")]
+    pub echo_cancellation: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The ring volume before one was chosen.
+pub const DEFAULT_RING_VOLUME: u8 = 70;
+
+fn default_ring_volume() -> u8 {
+    DEFAULT_RING_VOLUME
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        Self {
+            input_device: None,
+            output_device: None,
+            ring_volume: DEFAULT_RING_VOLUME,
+            echo_cancellation: true,
+        }
+    }
 }
 
 /// The settings file could not be read or written.
@@ -45,6 +91,7 @@ impl Settings {
             device_id: new_device_id(),
             username: String::new(),
             remember: true,
+            audio: AudioSettings::default(),
         }
     }
 
@@ -121,6 +168,22 @@ mod tests {
         changed.save(dir.path()).unwrap();
         let reread = Settings::load_or_create(dir.path()).unwrap();
         assert_eq!(reread, changed);
+    }
+
+    #[test]
+    fn audio_choices_persist_and_old_files_get_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE),
+            br#"{"server_url":"http://h:1","device_id":"desktop-1","username":"bob","remember":true}"#,
+        )
+        .unwrap();
+        let mut s = Settings::load_or_create(dir.path()).unwrap();
+        assert_eq!(s.audio, AudioSettings::default());
+        s.audio.output_device = Some("pulseaudio:spk".into());
+        s.audio.ring_volume = 30;
+        s.save(dir.path()).unwrap();
+        assert_eq!(Settings::load_or_create(dir.path()).unwrap().audio, s.audio);
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! [`AppState`]: what the shell holds between commands: the settings, the
-//! token store, the signed-in client (with the task forwarding its events)
-//! and the display names seen so far (for notifications).
+//! token store, the signed-in client (with the task forwarding its events
+//! and its media), the display names seen so far (for notifications), and
+//! the audio parts that outlive a call (ring tone, mute, quality channel).
 
+use crate::audio::level::UiAudioLevels;
+use crate::audio::{CallMute, QualityChannel, Ringer, WindowChannel};
 use crate::error::AppError;
 use crate::settings::Settings;
 use crate::token_store::TokenStore;
+use softphone_client::media::MediaHandle;
 use softphone_client::Client;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +23,8 @@ pub struct Signed {
     pub user_id: String,
     /// Forwards `client.events()` to the window (aborted on sign-out).
     pub forwarder: tauri::async_runtime::JoinHandle<()>,
+    /// The client's media sessions (shut down on sign-out).
+    pub media: MediaHandle,
 }
 
 /// The shell's state, managed by Tauri.
@@ -36,6 +42,14 @@ pub struct AppState {
     pub names: Arc<Mutex<HashMap<String, String>>>,
     /// Do not disturb (tray): incoming calls are declined as busy.
     pub do_not_disturb: Arc<AtomicBool>,
+    /// The ringtone or ringback playing.
+    pub ringer: Ringer,
+    /// Mute for the call in progress.
+    pub mute: CallMute,
+    /// Where call-quality figures go.
+    pub quality: QualityChannel,
+    /// Where microphone and speaker levels go.
+    pub levels: WindowChannel<UiAudioLevels>,
 }
 
 impl AppState {
@@ -48,6 +62,10 @@ impl AppState {
             signed: tokio::sync::Mutex::new(None),
             names: Arc::default(),
             do_not_disturb: Arc::default(),
+            ringer: Ringer::default(),
+            mute: CallMute::default(),
+            quality: QualityChannel::default(),
+            levels: WindowChannel::default(),
         }
     }
 

@@ -79,6 +79,29 @@ pub enum UiEvent {
         /// In words, for the status line.
         message: String,
     },
+    /// The call's audio is flowing both ways.
+    MediaConnected {
+        /// The call.
+        session_id: String,
+        /// From the answer to connected (ms).
+        #[ts(type = "number")]
+        after_ms: u64,
+    },
+    /// The call's audio could not start or broke; the client ended the call.
+    MediaFailed {
+        /// The call.
+        session_id: String,
+        /// What went wrong, as a sentence.
+        message: String,
+    },
+    /// A device the call wanted was unavailable; the call goes on without it
+    /// or with the system default ("Microphone unavailable: …").
+    AudioWarning {
+        /// The call.
+        session_id: String,
+        /// The sentence.
+        message: String,
+    },
     /// The server reported a problem that answers no request.
     ServerError {
         /// Its sentence.
@@ -89,7 +112,8 @@ pub enum UiEvent {
 impl UiEvent {
     /// The UI event for a client event seen by user `me`; `name` gives a
     /// user's display name. `None` for what the UI does not show (media
-    /// negotiation, ICE servers, participant details).
+    /// negotiation, ICE servers, participant details) and for media figures
+    /// (they go through the quality channel, see `audio::stats`).
     pub fn from_client(event: &CallEvent, me: &str, name: &dyn Fn(&str) -> String) -> Option<Self> {
         Some(match event {
             CallEvent::IncomingCallReceived { call } => UiEvent::IncomingCall {
@@ -150,6 +174,14 @@ impl UiEvent {
                 presence: (*status).into(),
             },
             CallEvent::ConnectionStateChanged(state) => connection(state),
+            CallEvent::MediaConnected { session_id, after } => UiEvent::MediaConnected {
+                session_id: session_id.clone(),
+                after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            },
+            CallEvent::MediaFailed { session_id, reason } => UiEvent::MediaFailed {
+                session_id: session_id.clone(),
+                message: format!("The call's audio failed: {reason}"),
+            },
             CallEvent::ServerError { message, .. } => UiEvent::ServerError {
                 message: message.clone(),
             },

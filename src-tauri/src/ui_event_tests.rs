@@ -138,3 +138,37 @@ fn media_events_are_not_shown() {
     };
     assert_eq!(UiEvent::from_client(&ev, "bob", &names), None);
 }
+
+#[test]
+fn media_connected_and_failed_reach_the_ui_stats_do_not() {
+    let ev = map(
+        CallEvent::MediaConnected {
+            session_id: "s1".into(),
+            after: Duration::from_millis(62),
+        },
+        "bob",
+    );
+    assert_eq!(
+        serde_json::to_value(ev).unwrap(),
+        serde_json::json!({"type": "media_connected", "session_id": "s1", "after_ms": 62})
+    );
+    let ev = map(
+        CallEvent::MediaFailed {
+            session_id: "s1".into(),
+            reason: "ICE failed".into(),
+        },
+        "bob",
+    );
+    assert_eq!(
+        ev,
+        UiEvent::MediaFailed {
+            session_id: "s1".into(),
+            message: "The call's audio failed: ICE failed".into()
+        }
+    );
+    let stats = CallEvent::MediaStats {
+        session_id: "s1".into(),
+        stats: softphone_client::media::MediaStats::default(),
+    };
+    assert_eq!(UiEvent::from_client(&stats, "bob", &names), None);
+}

@@ -1,13 +1,16 @@
 //! Placing, answering, declining and ending calls: one command per
-//! operation of the calling API, each answering the call as this user sees it.
+//! operation of the calling API, each answering the call as this user sees
+//! it. A placed call plays ringback until it stops ringing; every answer,
+//! decline or hang-up stops the ring tone; a new call starts unmuted.
 
+use crate::audio::{self, tones::Tone};
 use crate::dto::{UiCall, UiCallType, UiReceiverType};
 use crate::error::{AppError, ErrorKind};
 use crate::notify;
 use crate::state::AppState;
 use serde::Deserialize;
 use softphone_client::{Call, CallStatus};
-use tauri::State;
+use tauri::{AppHandle, State};
 use ts_rs::TS;
 
 /// Why a ringing call is turned down.
@@ -35,6 +38,7 @@ impl From<RejectReason> for CallStatus {
 /// Calls `receiver` (a user or a group).
 #[tauri::command]
 pub async fn initiate_call(
+    app: AppHandle,
     state: State<'_, AppState>,
     receiver: String,
     call_type: UiCallType,
@@ -48,7 +52,12 @@ pub async fn initiate_call(
     }
     let (client, me) = state.client().await?;
     let call = Call::new(receiver, call_type.into(), receiver_type.into());
-    Ok(UiCall::new(&client.initiate_call(call).await?, &me))
+    let placed = client.initiate_call(call).await?;
+    state.mute.reset();
+    if placed.status == CallStatus::Initiated {
+        audio::ring(&app, &placed.session_id, Tone::Ringback);
+    }
+    Ok(UiCall::new(&placed, &me))
 }
 
 /// Answers a ringing call.
@@ -58,6 +67,8 @@ pub async fn accept_call(
     session_id: String,
 ) -> Result<UiCall, AppError> {
     let (client, me) = state.client().await?;
+    state.ringer.stop(&session_id);
+    state.mute.reset();
     let result = client.accept_call(&session_id).await;
     notify::stop_ringing(&session_id, "Call answered");
     Ok(UiCall::new(&result?, &me))
@@ -72,6 +83,7 @@ pub async fn reject_call(
     reason: RejectReason,
 ) -> Result<UiCall, AppError> {
     let (client, me) = state.client().await?;
+    state.ringer.stop(&session_id);
     let result = client.reject_call(&session_id, reason.into()).await;
     notify::stop_ringing(&session_id, "Call declined");
     Ok(UiCall::new(&result?, &me))
@@ -81,5 +93,6 @@ pub async fn reject_call(
 #[tauri::command]
 pub async fn end_call(state: State<'_, AppState>, session_id: String) -> Result<UiCall, AppError> {
     let (client, me) = state.client().await?;
+    state.ringer.stop(&session_id);
     Ok(UiCall::new(&client.end_call(&session_id).await?, &me))
 }

@@ -5,6 +5,7 @@
 //! Every name here is also listed in src-tauri/build.rs (so it gets an
 //! `allow-…` permission) and granted per window in src-tauri/capabilities.
 
+pub mod audio;
 pub mod calls;
 pub mod directory;
 pub mod session;
@@ -26,6 +27,12 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         directory::list_users,
         directory::list_groups,
         directory::call_history,
+        audio::list_audio_devices,
+        audio::get_audio_settings,
+        audio::set_audio_settings,
+        audio::set_muted,
+        audio::watch_call_quality,
+        audio::watch_audio_levels,
     ]
 }
 
@@ -61,6 +68,12 @@ mod tests {
             "list_users",
             "list_groups",
             "call_history",
+            "list_audio_devices",
+            "get_audio_settings",
+            "set_audio_settings",
+            "set_muted",
+            "watch_call_quality",
+            "watch_audio_levels",
         ] {
             assert!(
                 build.contains(&format!("\"{name}\"")),

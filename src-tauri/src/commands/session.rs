@@ -3,6 +3,7 @@
 //! settings file keeps the server URL and username, never a secret.
 
 use super::blocking;
+use crate::audio;
 use crate::dto::{LoginDefaults, SessionInfo};
 use crate::error::{AppError, ErrorKind};
 use crate::forward;
@@ -34,7 +35,7 @@ pub async fn login(
     let server_url = server_url.trim().to_owned();
     let username = username.trim().to_owned();
     let mut signed = state.signed.lock().await;
-    sign_out(&mut signed).await;
+    sign_out(&state, &mut signed).await;
     let client = new_client(&state, &server_url)?;
     let session = client.login(&username, &password).await?;
     let tokens = state.tokens.clone();
@@ -127,7 +128,7 @@ pub async fn logout(state: State<'_, AppState>) -> Result<(), AppError> {
         Some(s) => s.client.logout().await,
         None => Ok(()),
     };
-    sign_out(&mut signed).await;
+    sign_out(&state, &mut signed).await;
     forget_token(&state, server_url).await;
     result.map_err(AppError::from)
 }
@@ -146,7 +147,8 @@ fn new_client(state: &AppState, server_url: &str) -> Result<Client, AppError> {
     Ok(Client::new(ClientConfig::new(server_url, device_id))?)
 }
 
-/// Keeps `client` as the signed-in one and starts forwarding its events.
+/// Keeps `client` as the signed-in one, turns its media on (devices from
+/// the settings at each call) and starts forwarding its events.
 fn start(
     app: AppHandle,
     state: &AppState,
@@ -154,6 +156,7 @@ fn start(
     client: Client,
     user_id: String,
 ) -> SessionInfo {
+    let media = client.enable_media(audio::media_config(app.clone()));
     let forwarder = forward::spawn(
         app,
         &client,
@@ -166,6 +169,7 @@ fn start(
         client,
         user_id: user_id.clone(),
         forwarder,
+        media,
     });
     SessionInfo {
         user_id,
@@ -181,9 +185,11 @@ async fn subscribe_presence(client: &Client) {
     }
 }
 
-async fn sign_out(signed: &mut Option<Signed>) {
+async fn sign_out(state: &AppState, signed: &mut Option<Signed>) {
+    state.ringer.stop_all();
     if let Some(old) = signed.take() {
         old.forwarder.abort();
+        old.media.shutdown().await;
         old.client.disconnect().await;
     }
 }

@@ -1,15 +1,19 @@
 // The shell's commands, typed. Payload and answer types come from
 // bindings.ts (generated from the Rust types); the command names match
 // src-tauri/src/commands/mod.rs. Nothing else in the UI calls `invoke`.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
   AppError,
+  AudioSettings,
   LoginDefaults,
   RejectReason,
   SessionInfo,
   UiCall,
   UiCallType,
+  UiAudioDevices,
+  UiAudioLevels,
   UiGroup,
+  UiMediaStats,
   UiReceiverType,
   UiUser,
 } from "./bindings";
@@ -41,6 +45,22 @@ export const api = {
   listUsers: () => invoke<UiUser[]>("list_users"),
   listGroups: () => invoke<UiGroup[]>("list_groups"),
   callHistory: (missedOnly = false) => invoke<UiCall[]>("call_history", { missedOnly }),
+  listAudioDevices: () => invoke<UiAudioDevices>("list_audio_devices"),
+  getAudioSettings: () => invoke<AudioSettings>("get_audio_settings"),
+  setAudioSettings: (audio: AudioSettings) => invoke<AudioSettings>("set_audio_settings", { audio }),
+  setMuted: (muted: boolean) => invoke<boolean>("set_muted", { muted }),
+  /** Call-quality figures arrive on a channel of their own (every ~2 s in a call). */
+  watchCallQuality: (onStats: (s: UiMediaStats) => void) => {
+    const channel = new Channel<UiMediaStats>();
+    channel.onmessage = onStats;
+    return invoke<null>("watch_call_quality", { onStats: channel });
+  },
+  /** Microphone and speaker levels, five times a second in a call. */
+  watchAudioLevels: (onLevels: (l: UiAudioLevels) => void) => {
+    const channel = new Channel<UiAudioLevels>();
+    channel.onmessage = onLevels;
+    return invoke<null>("watch_audio_levels", { onLevels: channel });
+  },
 };
 
 export type Api = typeof api;

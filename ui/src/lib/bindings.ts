@@ -191,8 +191,131 @@ state: UiConnection,
 /**
  * In words, for the status line.
  */
+message: string, } | { "type": "media_connected", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * From the answer to connected (ms).
+ */
+after_ms: number, } | { "type": "media_failed", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * What went wrong, as a sentence.
+ */
+message: string, } | { "type": "audio_warning", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * The sentence.
+ */
 message: string, } | { "type": "server_error", 
 /**
  * Its sentence.
  */
 message: string, };
+
+export type AudioSettings = { 
+/**
+ * The microphone's id, or the system default.
+ */
+input_device: string | null, 
+/**
+ * The speaker's id (calls, ringtone and ringback), or the system default.
+ */
+output_device: string | null, 
+/**
+ * Ringtone and ringback volume, 0 (silent) to 100.
+ */
+ring_volume: number, 
+/**
+ * Run the echo canceller when both devices are real (speakers; a
+ * headset needs none).
+ */
+echo_cancellation: boolean, };
+
+export type UiAudioDevice = { 
+/**
+ * Stable id (`pulseaudio:…`); what the settings keep.
+ */
+id: string, 
+/**
+ * Its name to show.
+ */
+name: string, 
+/**
+ * The system's default of its kind.
+ */
+is_default: boolean, };
+
+export type UiAudioDevices = { 
+/**
+ * Capture devices.
+ */
+inputs: Array<UiAudioDevice>, 
+/**
+ * Playback devices.
+ */
+outputs: Array<UiAudioDevice>, };
+
+export type UiMediaStats = { 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Round-trip time (ms), once measured.
+ */
+rtt_ms: number | null, 
+/**
+ * Incoming packets lost, in percent.
+ */
+loss_pct: number, 
+/**
+ * Interarrival jitter of the incoming audio (ms).
+ */
+jitter_ms: number, 
+/**
+ * Outgoing bitrate (kb/s).
+ */
+send_kbps: number, 
+/**
+ * Incoming bitrate (kb/s).
+ */
+recv_kbps: number, 
+/**
+ * Jitter-buffer delay (ms).
+ */
+playout_delay_ms: number, 
+/**
+ * Incoming packets so far.
+ */
+packets_received: number, 
+/**
+ * Frames concealed so far.
+ */
+concealed: number, 
+/**
+ * The session's last report (the call's media stopped).
+ */
+last: boolean, };
+
+export type UiAudioLevels = { 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Microphone peak, 0–1 (measured before mute).
+ */
+mic: number, 
+/**
+ * Speaker peak, 0–1.
+ */
+speaker: number, };

@@ -4,20 +4,42 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { get } from "svelte/store";
-import { AUDIO_UNAVAILABLE, Phone } from "./phone";
-import { EVENT, type UiEvent } from "./bindings";
-import { mkCall } from "./fixtures";
+import type { Channel } from "@tauri-apps/api/core";
+import { DEFAULT_AUDIO, Phone } from "./phone";
+import { EVENT, type AudioSettings, type UiAudioLevels, type UiEvent, type UiMediaStats } from "./bindings";
+import { mkCall, mkStats } from "./fixtures";
 
 type Handler = (args: Record<string, unknown>) => unknown;
 let calls: { cmd: string; args: Record<string, unknown> }[];
 let handlers: Record<string, Handler>;
+let qualityChannel: Channel<UiMediaStats> | null;
+let levelChannel: Channel<UiAudioLevels> | null;
+let savedAudio: AudioSettings;
 
 const session = { user_id: "bob", server_url: "http://127.0.0.1:8480", notice: null };
 const ringing = mkCall({ status: "initiated", answered_at: null, duration_ms: null });
 
 function setup(over: Record<string, Handler> = {}) {
   calls = [];
+  qualityChannel = null;
+  levelChannel = null;
+  savedAudio = { ...DEFAULT_AUDIO };
   handlers = {
+    watch_call_quality: (a) => {
+      qualityChannel = a.onStats as Channel<UiMediaStats>;
+      return null;
+    },
+    watch_audio_levels: (a) => {
+      levelChannel = a.onLevels as Channel<UiAudioLevels>;
+      return null;
+    },
+    get_audio_settings: () => savedAudio,
+    set_audio_settings: (a) => (savedAudio = a.audio as AudioSettings),
+    list_audio_devices: () => ({
+      inputs: [{ id: "pulseaudio:vmic", name: "Virtual mic", is_default: true }],
+      outputs: [{ id: "pulseaudio:spk", name: "Speaker", is_default: true }],
+    }),
+    set_muted: (a) => a.muted,
     get_settings: () => ({ server_url: "http://127.0.0.1:8480", username: "bob", remember: true }),
     restore_session: () => null,
     login: () => session,
@@ -164,8 +186,87 @@ describe("outgoing calls", () => {
     await send({ type: "outgoing_accepted", call: { ...call, status: "ongoing" } });
     await flush();
     expect(get(phone.state).call?.stage).toBe("ongoing");
-    phone.toggleMute();
-    expect(get(phone.state).notice).toBe(AUDIO_UNAVAILABLE);
+  });
+});
+
+describe("audio", () => {
+  async function inCall() {
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await flush();
+    await phone.accept();
+    return phone;
+  }
+
+  it("mutes and unmutes the microphone through the shell", async () => {
+    const phone = await inCall();
+    expect(get(phone.state).call?.muted).toBe(false);
+    await phone.toggleMute();
+    expect(calls.filter((c) => c.cmd === "set_muted").map((c) => c.args)).toEqual([{ muted: true }]);
+    expect(get(phone.state).call?.muted).toBe(true);
+    await phone.toggleMute();
+    expect(get(phone.state).call?.muted).toBe(false);
+  });
+
+  it("does not mute while nothing is in progress", async () => {
+    const phone = await signedInPhone();
+    await phone.toggleMute();
+    expect(calls.some((c) => c.cmd === "set_muted")).toBe(false);
+  });
+
+  it("shows when the audio connects, and the figures of this call only", async () => {
+    const phone = await inCall();
+    expect(get(phone.state).call?.media).toBe("connecting");
+    await send({ type: "media_connected", session_id: "s1", after_ms: 62 });
+    await flush();
+    expect(get(phone.state).call?.media).toBe("connected");
+    expect(qualityChannel).not.toBeNull();
+    qualityChannel!.onmessage(mkStats({ session_id: "other", loss_pct: 50 }));
+    expect(get(phone.state).call?.stats).toBeNull();
+    qualityChannel!.onmessage(mkStats({ loss_pct: 1.5 }));
+    expect(get(phone.state).call?.stats?.loss_pct).toBe(1.5);
+  });
+
+  it("moves the level meters of this call only", async () => {
+    const phone = await inCall();
+    expect(levelChannel).not.toBeNull();
+    levelChannel!.onmessage({ session_id: "other", mic: 1, speaker: 1 });
+    expect(get(phone.state).call?.levels).toBeNull();
+    levelChannel!.onmessage({ session_id: "s1", mic: 0.25, speaker: 0.5 });
+    expect(get(phone.state).call?.levels).toEqual({ mic: 0.25, speaker: 0.5 });
+  });
+
+  it("keeps the reason audio failed past the call's end", async () => {
+    const phone = await inCall();
+    await send({ type: "media_failed", session_id: "s1", message: "The call's audio failed: ICE failed" });
+    await send({ type: "call_ended", call: { ...ringing, status: "ended" }, message: "Call ended." });
+    await flush();
+    expect(get(phone.state).call).toBeNull();
+    expect(get(phone.state).notice).toBe("The call's audio failed: ICE failed");
+  });
+
+  it("says when a device is unavailable", async () => {
+    const phone = await inCall();
+    await send({ type: "audio_warning", session_id: "s1", message: "Microphone unavailable: gone. The other side hears silence." });
+    await flush();
+    expect(get(phone.state).notice).toBe("Microphone unavailable: gone. The other side hears silence.");
+    expect(get(phone.state).call?.stage).toBe("ongoing");
+  });
+
+  it("lists devices and keeps the choice", async () => {
+    const phone = await signedInPhone();
+    await phone.loadDevices();
+    expect(get(phone.state).devices?.outputs[0].id).toBe("pulseaudio:spk");
+    await phone.saveAudio({ output_device: "pulseaudio:spk" });
+    await phone.saveAudio({ ring_volume: 30 });
+    expect(savedAudio).toEqual({ input_device: null, output_device: "pulseaudio:spk", ring_volume: 30, echo_cancellation: true });
+    expect(get(phone.state).audio).toEqual(savedAudio);
+  });
+
+  it("reads the saved choice at sign-in", async () => {
+    setup({ get_audio_settings: () => ({ input_device: "pulseaudio:vmic", output_device: null, ring_volume: 10, echo_cancellation: false }) });
+    const phone = await signedInPhone();
+    expect(get(phone.state).audio.input_device).toBe("pulseaudio:vmic");
   });
 });
 

@@ -6,12 +6,16 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { api as realApi, errorMessage, isAppError, type Api, type LoginForm } from "./api";
 import {
   EVENT,
+  type AudioSettings,
   type LoginDefaults,
   type SessionInfo,
   type UiCall,
   type UiConnection,
+  type UiAudioDevices,
+  type UiAudioLevels,
   type UiEvent,
   type UiGroup,
+  type UiMediaStats,
   type UiUser,
 } from "./bindings";
 
@@ -23,6 +27,14 @@ export interface CallView {
   /** When the call was answered (ms, this machine's clock), for the timer. */
   startedAt: number | null;
   muted: boolean;
+  /** The call's audio: not yet flowing, or flowing both ways. */
+  media: "connecting" | "connected";
+  /** The latest media figures (in a call). */
+  stats: UiMediaStats | null;
+  /** Why the call's audio failed, once it did (the call ends right after). */
+  mediaError: string | null;
+  /** Microphone and speaker peaks (0–1), while the audio runs. */
+  levels: { mic: number; speaker: number } | null;
 }
 
 export interface PhoneState {
@@ -38,11 +50,24 @@ export interface PhoneState {
   notice: string | null;
   /** Missed calls newer than this (ms) count for the badge. */
   seenMissedAt: number;
+  /** The chosen microphone, speaker and ring volume. */
+  audio: AudioSettings;
+  /** What the device pickers offer (null until listed). */
+  devices: UiAudioDevices | null;
 }
 
 const SEEN_KEY = "softphone.seenMissedAt";
 
-export const AUDIO_UNAVAILABLE = "Audio is not available yet, so there is nothing to mute.";
+export const DEFAULT_AUDIO: AudioSettings = {
+  input_device: null,
+  output_device: null,
+  ring_volume: 70,
+  echo_cancellation: true,
+};
+
+function newView(stage: CallView["stage"], call: UiCall, peerName: string): CallView {
+  return { stage, call, peerName, startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null };
+}
 
 export class Phone {
   readonly state: Writable<PhoneState>;
@@ -63,6 +88,8 @@ export class Phone {
       call: null,
       notice: null,
       seenMissedAt: Number(globalThis.localStorage?.getItem(SEEN_KEY) ?? 0) || 0,
+      audio: DEFAULT_AUDIO,
+      devices: null,
     });
   }
 
@@ -129,6 +156,13 @@ export class Phone {
       notice: session.notice,
       connection: { state: "connected", message: "Connected" },
     });
+    try {
+      await this.api.watchCallQuality((s) => this.onStats(s));
+      await this.api.watchAudioLevels((l) => this.onLevels(l));
+      this.set({ audio: await this.api.getAudioSettings() });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
     await this.refresh();
   }
 
@@ -174,7 +208,7 @@ export class Phone {
     this.set({ notice: null });
     try {
       const call = await this.api.initiateCall(receiver, "audio", receiverType);
-      this.show({ stage: "outgoing", call, peerName: this.nameOf(receiver), startedAt: null, muted: false });
+      this.show(newView("outgoing", call, this.nameOf(receiver)));
     } catch (e) {
       this.set({ notice: errorMessage(e) });
     }
@@ -217,9 +251,47 @@ export class Phone {
     return this.act((c) => this.api.endCall(c.call.session_id), () => null);
   }
 
-  /** There is no audio yet: say so instead of pretending to mute. */
-  toggleMute() {
-    this.set({ notice: AUDIO_UNAVAILABLE });
+  /** Mutes or unmutes the microphone of the call in progress. */
+  async toggleMute(): Promise<void> {
+    const c = this.current();
+    if (c?.stage !== "ongoing") return;
+    try {
+      const muted = await this.api.setMuted(!c.muted);
+      const now = this.current();
+      if (now?.call.session_id === c.call.session_id) this.show({ ...now, muted });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Lists the microphones and speakers for the pickers. */
+  async loadDevices(): Promise<void> {
+    try {
+      this.set({ devices: await this.api.listAudioDevices() });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Keeps a new microphone, speaker or ring volume (used from the next call on). */
+  async saveAudio(patch: Partial<AudioSettings>): Promise<void> {
+    try {
+      this.set({ audio: await this.api.setAudioSettings({ ...get(this.state).audio, ...patch }) });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Levels from the level channel. */
+  onLevels(l: UiAudioLevels): void {
+    const c = this.current();
+    if (c?.call.session_id === l.session_id) this.show({ ...c, levels: { mic: l.mic, speaker: l.speaker } });
+  }
+
+  /** Media figures from the quality channel. */
+  onStats(stats: UiMediaStats): void {
+    const c = this.current();
+    if (c?.call.session_id === stats.session_id && !stats.last) this.show({ ...c, stats });
   }
 
   dismissNotice() {
@@ -240,7 +312,7 @@ export class Phone {
     switch (ev.type) {
       case "incoming_call":
         if (!c) {
-          this.show({ stage: "incoming", call: ev.call, peerName: ev.caller_name, startedAt: null, muted: false });
+          this.show(newView("incoming", ev.call, ev.caller_name));
           this.set({ notice: null });
         }
         return;
@@ -251,7 +323,7 @@ export class Phone {
       case "incoming_stopped":
       case "call_ended":
         if (isCurrent(ev.call)) {
-          this.set({ call: null, notice: ev.message });
+          this.set({ call: null, notice: c!.mediaError ?? ev.message });
         }
         void this.refresh();
         return;
@@ -270,6 +342,16 @@ export class Phone {
         if (ev.state === "connected" && wasDown && get(this.state).phase === "signed_in") void this.refresh();
         return;
       }
+      case "media_connected":
+        if (c?.call.session_id === ev.session_id) this.show({ ...c, media: "connected" });
+        return;
+      case "media_failed":
+        if (c?.call.session_id === ev.session_id) this.show({ ...c, mediaError: ev.message });
+        this.set({ notice: ev.message });
+        return;
+      case "audio_warning":
+        this.set({ notice: ev.message });
+        return;
       case "server_error":
         this.set({ notice: ev.message });
         return;
