@@ -28,7 +28,7 @@ const GAP: usize = (RATE as usize) / 2;
 pub fn marker(variant: usize) -> Vec<f32> {
     let v = variant % MARKERS_PER_BLOCK;
     let low = 250.0 + 100.0 * v as f64;
-    let (f0, f1) = if v % 2 == 0 {
+    let (f0, f1) = if v.is_multiple_of(2) {
         (low, low + 800.0)
     } else {
         (low + 800.0, low)
