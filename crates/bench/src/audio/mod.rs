@@ -146,10 +146,12 @@ pub fn run(args: &Args) -> Result<()> {
                     &format!("main_playout_delay_ms_{who}"),
                     json!(last.and_then(|s| s["playout_delay_ms"].as_f64())),
                 );
-                report.value(
-                    &format!("main_loss_pct_{who}"),
-                    json!(last.and_then(|s| s["loss_pct"].as_f64())),
-                );
+                for field in ["loss_pct", "concealed", "late", "send_kbps"] {
+                    report.value(
+                        &format!("main_{field}_{who}"),
+                        last.map_or(Value::Null, |s| s[field].clone()),
+                    );
+                }
             }
         }
         Err(e) => report.note(format!("main call failed, no latency/PESQ/CPU: {e:#}")),
@@ -186,6 +188,12 @@ pub fn run(args: &Args) -> Result<()> {
                 for (who, exit) in [("caller", &run.caller), ("callee", &run.callee)] {
                     let loss = call::last_stats(exit, None).and_then(|s| s["loss_pct"].as_f64());
                     report.value(&format!("{tag}_measured_loss_pct_{who}"), json!(loss));
+                    for field in ["concealed", "fec_recovered"] {
+                        report.value(
+                            &format!("{tag}_{field}_{who}"),
+                            call::last_stats(exit, None).map_or(Value::Null, |s| s[field].clone()),
+                        );
+                    }
                 }
                 pesq_figures(
                     &mut report,
