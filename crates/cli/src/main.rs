@@ -12,6 +12,8 @@
 //! - `commands/echo_bot.rs`: `echo-bot`, the echo-test contact.
 //! - `commands/query.rs`: `users`, `groups`, `history`.
 //! - `commands/output.rs`: the JSON line shapes and the sentences.
+//! - `commands/timing.rs`: `--timing-log`, per-frame wall-clock times of the
+//!   call's audio source and sink (for the audio bench).
 
 mod commands;
 

@@ -1,11 +1,13 @@
 //! Audio for calls: `--input-wav`, `--output-wav`, `--input-device`,
-//! `--output-device` (shared by `call` and `answer`), and `devices`.
+//! `--output-device`, `--timing-log` (shared by `call` and `answer`), and
+//! `devices`.
 //!
 //! Without any of them a call still negotiates media, with silence in and
 //! nothing out. Files and devices are checked before logging in, so a bad
 //! path or an unknown device id is a sentence and exit 1, not a failed call.
 
 use super::output;
+use super::timing::{TimedSink, TimedSource, TimingLog};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
@@ -39,6 +41,11 @@ pub struct MediaArgs {
     /// policy `relay`), for example to check a TURN set-up.
     #[arg(long)]
     pub relay_only: bool,
+    /// Append the wall-clock time (unix µs) of every 20 ms frame the
+    /// source gives and the sink takes to this file, one line each
+    /// (`source|sink INDEX UNIX_US`), for measuring mouth-to-ear latency.
+    #[arg(long, value_name = "PATH")]
+    pub timing_log: Option<PathBuf>,
 }
 
 /// The input chosen, checked.
@@ -81,6 +88,11 @@ impl MediaArgs {
         };
         let echo_cancellation =
             matches!(input, Input::Device(_)) && matches!(output, Output::Device(_));
+        let timing = self
+            .timing_log
+            .as_deref()
+            .map(TimingLog::create)
+            .transpose()?;
         let mut config = MediaConfig::new(move |_call| {
             let source: Box<dyn AudioSource> = match &input {
                 Input::Null => Box::new(NullSource::new(Pacing::RealTime)),
@@ -94,6 +106,13 @@ impl MediaArgs {
                 Output::Null => Box::new(NullSink::default()),
                 Output::Wav(path) => Box::new(WavFileSink::create(path)?),
                 Output::Device(id) => Box::new(CpalSink::open(Some(id))?),
+            };
+            let (source, sink): (Box<dyn AudioSource>, Box<dyn AudioSink>) = match &timing {
+                Some(log) => (
+                    Box::new(TimedSource::new(source, log.clone())),
+                    Box::new(TimedSink::new(sink, log.clone())),
+                ),
+                None => (source, sink),
             };
             Ok(MediaDevices {
                 source,

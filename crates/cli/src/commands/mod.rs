@@ -8,6 +8,7 @@ pub mod echo_bot;
 pub mod media;
 pub mod output;
 pub mod query;
+pub mod timing;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
