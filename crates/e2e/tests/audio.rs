@@ -298,3 +298,56 @@ fn speech_arrives_through_turn_only() {
     let score = similarity(&read_wav(&to_bob), &read_wav(&bob_rec));
     println!("alice → bob over TURN: {score:?}; bob's last stats {last}");
 }
+
+/// A TURN server that refuses the credentials (the signaling server signs
+/// them with a secret coturn does not share) and TURN as the only path: no
+/// media path exists, so each side's session gives up after its connect
+/// timeout (15 s) with a sentence, the call is ended, and both exit; nothing
+/// hangs.
+#[test]
+fn a_turn_server_that_refuses_ends_the_call_with_a_reason() {
+    let _one = one_call();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let _turn = Coturn::start(port, "the-real-secret");
+    let turn_url = format!("turn:127.0.0.1:{port}?transport=udp");
+    let server = TestServer::start(&["--turn-url", &turn_url, "--turn-secret", "a-wrong-secret"]);
+    let mut bob = Cli::spawn(&server.url(), "bob/desk", &["answer", "--relay-only"]);
+    bob.expect_connected();
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &["call", "bob", "--relay-only", "--hangup-after", "40"],
+    );
+    let alice = alice.wait(Duration::from_secs(40));
+    let bob = bob.wait(Duration::from_secs(40));
+    for (who, exit) in [("alice", &alice), ("bob", &bob)] {
+        assert!(
+            !exit.names().contains(&"media_connected".to_owned()),
+            "{who} should have no media path: {:?}",
+            exit.names()
+        );
+        assert!(exit.code.is_some(), "{who} did not exit: {}", exit.stderr);
+        assert!(
+            ["call_ended", "media_failed"]
+                .iter()
+                .any(|n| exit.names().contains(&(*n).to_owned())),
+            "{who}: the call should end: {:?}",
+            exit.names()
+        );
+    }
+    let failed = [&alice, &bob]
+        .iter()
+        .flat_map(|e| e.events.iter())
+        .find(|e| e["event"] == "media_failed")
+        .unwrap_or_else(|| panic!("no media_failed: {:?} / {:?}", alice.names(), bob.names()))
+        .clone();
+    println!("with TURN refusing: {failed}");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("did not come up") && reason.contains("TURN"),
+        "the reason should say what to look at: {reason}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The reference: two Debian `baresip` instances in the same call.
 //!
 //! Each gets a config dir of its own (`-f DIR`): SIP on 127.0.0.1 at a
-//! port of its own, modules `opus` (32 kb/s, complexity 9, mono: our
+//! port of its own, modules `opus` (48 kb/s, complexity 9, mono: our
 //! encoder's settings), `dtls_srtp` (our calls are DTLS-SRTP too),
 //! `aufile` as the microphone (the same input WAV as our CLIs), `sndfile`
 //! to record what is decoded, `aubridge` as a player that no sound card
@@ -53,7 +53,7 @@ module dtls_srtp.so
 module_tmp account.so
 module_app menu.so
 snd_path {snd}
-opus_bitrate 32000
+opus_bitrate 48000
 opus_stereo no
 opus_sprop_stereo no
 opus_complexity 9
