@@ -188,7 +188,7 @@ pub fn run(args: &Args) -> Result<()> {
                 for (who, exit) in [("caller", &run.caller), ("callee", &run.callee)] {
                     let loss = call::last_stats(exit, None).and_then(|s| s["loss_pct"].as_f64());
                     report.value(&format!("{tag}_measured_loss_pct_{who}"), json!(loss));
-                    for field in ["concealed", "fec_recovered"] {
+                    for field in ["concealed", "fec_recovered", "red_recovered"] {
                         report.value(
                             &format!("{tag}_{field}_{who}"),
                             call::last_stats(exit, None).map_or(Value::Null, |s| s[field].clone()),
