@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 
-# Reuse build results between runs on the same machine (CI clones afresh).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${SOFTPHONE_CACHE:-$HOME/.cache/softphone}/target}"
+# Reuse build results between runs of the same checkout (CI clones afresh
+# into the same place each time). Keyed by the checkout's path: tests embed
+# their source directory at compile time (insta snapshots, docs read by
+# tests), so two checkouts sharing one target dir would run each other's.
+checkout_key="$(pwd | sha256sum | cut -c1-8)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${SOFTPHONE_CACHE:-$HOME/.cache/softphone}/target-$checkout_key}"
 export CARGO_TERM_COLOR=never
 
 echo "== UI: npm ci, type check, unit tests (Vitest), build into ui/dist"
