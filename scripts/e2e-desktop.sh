@@ -13,8 +13,8 @@
 # Needs: the UI built (ui/dist) and `cargo build --workspace --bins` done;
 # tauri-driver is installed here when missing; pulseaudio, parecord/paplay,
 # espeak-ng, sox and the speech scorer's venv come from scripts/install-deps.sh.
-# SOFTPHONE_E2E_AEC=1 runs the calls with the echo canceller on (the app's
-# default; off in the test by default, see e2e_desktop.py), and
+# SOFTPHONE_E2E_AEC=0 runs the calls with the echo canceller off (on by
+# default, as in the app; see e2e_desktop.py), and
 # SOFTPHONE_E2E_STACKS=1 saves gdb stacks of the app in a call.
 set -euo pipefail
 cd "$(dirname "$0")/.."

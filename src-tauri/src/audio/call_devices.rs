@@ -7,18 +7,21 @@
 use super::level::{LevelMeter, MeteredSink, MeteredSource};
 use crate::settings::AudioSettings;
 use crate::state::lock;
-use softphone_client::media::MediaDevices;
+use softphone_client::media::{MediaDevices, MediaHandle};
 use softphone_media::device::{CpalSink, CpalSource, MuteHandle, Muted, NullSink, NullSource};
 use softphone_media::{AudioSink, AudioSource, MediaError, Pacing};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// Mute for the call in progress: the wanted state, and the switch of the
-/// microphone opened for that call (none before its media starts).
+/// Mute for the call in progress: the wanted state, the switch of the
+/// microphone opened for that call (none before its media starts), and the
+/// client's own switch, which also holds for a microphone the client puts
+/// in when this one fails.
 #[derive(Debug, Default)]
 pub struct CallMute {
     muted: AtomicBool,
     handle: Mutex<Option<MuteHandle>>,
+    client: Mutex<Option<MediaHandle>>,
 }
 
 impl CallMute {
@@ -29,7 +32,16 @@ impl CallMute {
         if let Some(h) = lock(&self.handle).as_ref() {
             h.set_muted(muted);
         }
+        if let Some(media) = lock(&self.client).as_ref() {
+            media.set_muted(muted);
+        }
         muted
+    }
+
+    /// The signed-in client's media (set at sign-in).
+    pub fn attach_client(&self, media: &MediaHandle) {
+        media.set_muted(self.is_muted());
+        *lock(&self.client) = Some(media.clone());
     }
 
     /// Whether muted.

@@ -3,8 +3,9 @@
 //!
 //! - [`media_config`]: what the shell hands to `Client::enable_media` at
 //!   sign-in. Each call's devices are opened from the settings *when its
-//!   media starts*, so a device chosen in the pickers applies to the next
-//!   call (the client offers no switching mid-call).
+//!   media starts*; a device chosen in the pickers during a call is switched
+//!   in at once through `MediaHandle::switch_device` (that one has no level
+//!   meter: the meters then stay still for the rest of the call).
 //! - [`call_devices`]: microphone and speaker with fallbacks and sentences,
 //!   the microphone behind the media crate's mute switch ([`CallMute`]).
 //! - [`tones`] + [`ringer`]: ringtone and ringback, generated here, played

@@ -34,22 +34,41 @@ pub fn get_audio_settings(state: State<'_, AppState>) -> AudioSettings {
     state.settings().audio.clone()
 }
 
-/// Keeps the choice (from the next call on); answers it as saved.
+/// Keeps the choice (for the next calls) and, in a call, switches its
+/// microphone or speaker now; answers the choice as saved.
 #[tauri::command]
-pub fn set_audio_settings(
+pub async fn set_audio_settings(
     state: State<'_, AppState>,
     audio: AudioSettings,
 ) -> Result<AudioSettings, AppError> {
+    let before = state.settings().audio.clone();
     let audio = AudioSettings {
         input_device: audio.input_device.filter(|id| !id.trim().is_empty()),
         output_device: audio.output_device.filter(|id| !id.trim().is_empty()),
         ring_volume: audio.ring_volume.min(100),
         echo_cancellation: audio.echo_cancellation,
     };
-    let mut s = state.settings();
-    s.audio = audio.clone();
-    s.save(&state.config_dir)
-        .map_err(|e| AppError::new(ErrorKind::Settings, e.to_string()))?;
+    {
+        let mut s = state.settings();
+        s.audio = audio.clone();
+        s.save(&state.config_dir)
+            .map_err(|e| AppError::new(ErrorKind::Settings, e.to_string()))?;
+    }
+    let media = state.signed.lock().await.as_ref().map(|s| s.media.clone());
+    if let Some(media) = media {
+        let changes = [
+            (true, &before.input_device, &audio.input_device),
+            (false, &before.output_device, &audio.output_device),
+        ];
+        for (input, old, new) in changes {
+            if old != new {
+                // Outside a call there is nothing to switch: not an error.
+                if let Err(e) = media.switch_device(input, new.clone()).await {
+                    tracing::debug!("no device switched now: {e}");
+                }
+            }
+        }
+    }
     Ok(audio)
 }
 

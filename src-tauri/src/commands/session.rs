@@ -157,6 +157,7 @@ fn start(
     user_id: String,
 ) -> SessionInfo {
     let media = client.enable_media(audio::media_config(app.clone()));
+    state.mute.attach_client(&media);
     let forwarder = forward::spawn(
         app,
         &client,

@@ -273,7 +273,7 @@ export class Phone {
     }
   }
 
-  /** Keeps a new microphone, speaker or ring volume (used from the next call on). */
+  /** Keeps a new microphone, speaker or ring volume (switched at once in a call, and used for the next ones). */
   async saveAudio(patch: Partial<AudioSettings>): Promise<void> {
     try {
       this.set({ audio: await this.api.setAudioSettings({ ...get(this.state).audio, ...patch }) });

@@ -14,7 +14,7 @@
 //! (a WAV file gets its header) before they exit.
 
 use super::adapt::Plan;
-use softphone_media::device::{NullSink, NullSource};
+use softphone_media::device::{MuteHandle, Muted, NullSink, NullSource};
 use softphone_media::Pacing;
 use softphone_media::{
     AudioSink, AudioSource, EncoderConfig, JitterConfig, JitterStats, MediaClock, MediaError,
@@ -103,12 +103,17 @@ impl SendThread {
     /// replaced by silence and reported in `failure`; the call goes on.
     pub(crate) fn start(
         source: Box<dyn AudioSource>,
+        mute: MuteHandle,
         processor: SharedProcessor,
         encoder: EncoderConfig,
         control: Arc<SendControl>,
         out: tokio::sync::mpsc::Sender<Payload>,
     ) -> Result<Self, MediaError> {
-        let mut pipeline = SendPipeline::new(source, processor, encoder)?;
+        // Every source, the first and any replacement, behind one switch.
+        let muted = move |source: Box<dyn AudioSource>| -> Box<dyn AudioSource> {
+            Box::new(Muted::with_handle(source, mute.clone()))
+        };
+        let mut pipeline = SendPipeline::new(muted(source), processor, encoder)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (swap, swaps) = mpsc::channel::<Box<dyn AudioSource>>();
@@ -120,7 +125,7 @@ impl SendThread {
                 let mut applied = (encoder.bitrate_bps, encoder.expected_loss_pct);
                 while !flag.load(Ordering::Relaxed) {
                     if let Ok(source) = swaps.try_recv() {
-                        drop(pipeline.replace_source(source));
+                        drop(pipeline.replace_source(muted(source)));
                     }
                     let wanted = control.encoder();
                     if wanted != applied {
@@ -145,7 +150,7 @@ impl SendThread {
                         Err(e) => {
                             let was_device = pipeline.source_mut().is_device();
                             let silence = Box::new(NullSource::new(Pacing::RealTime));
-                            drop(pipeline.replace_source(silence));
+                            drop(pipeline.replace_source(muted(silence)));
                             report(&failed, format!("the microphone failed: {e}"), was_device);
                         }
                     }

@@ -70,7 +70,7 @@ pub use stats::MediaStats;
 use crate::client::{Client, WeakClient};
 use crate::events::CallListener;
 use session::{Inbound, Params};
-use softphone_media::device::{NullSink, NullSource};
+use softphone_media::device::{MuteHandle, NullSink, NullSource};
 use softphone_media::Pacing;
 use softphone_proto::{Call, CallStatus, DeviceAddr, IceServer, ReceiverType};
 use std::collections::HashMap;
@@ -164,6 +164,8 @@ impl std::fmt::Debug for MediaConfig {
 /// The settings a session needs (the config without the factory).
 #[derive(Debug)]
 pub(crate) struct Settings {
+    /// The microphone switch of every session (see [`MediaHandle::set_muted`]).
+    pub mute: MuteHandle,
     pub udp_addrs: Vec<String>,
     pub relay_only: bool,
     pub answer_timeout: Duration,
@@ -176,9 +178,22 @@ pub(crate) struct Settings {
 #[derive(Debug, Clone)]
 pub struct MediaHandle {
     manager: mpsc::UnboundedSender<ToManager>,
+    mute: MuteHandle,
 }
 
 impl MediaHandle {
+    /// Mutes (`true`) or unmutes the microphone of the call in progress and
+    /// of the calls after it, whatever device it is: a microphone that
+    /// replaces a failed one, or one switched to, stays as muted.
+    pub fn set_muted(&self, muted: bool) {
+        self.mute.set_muted(muted);
+    }
+
+    /// Whether the microphone is muted.
+    pub fn is_muted(&self) -> bool {
+        self.mute.is_muted()
+    }
+
     /// Switches the running call's microphone (`input`) or speaker to the
     /// device `device_id` (as listed by `softphone_media::device::list_devices`;
     /// `None`: the system default). The call carries on; a
@@ -220,11 +235,13 @@ impl Client {
     /// placing or answering calls; calling it again replaces the config.
     pub fn enable_media(&self, config: MediaConfig) -> MediaHandle {
         let (tx, rx) = mpsc::unbounded_channel();
+        let mute = MuteHandle::default();
         self.add_call_listener(LISTENER_ID, Arc::new(Forward(tx.clone())));
         let manager = Manager {
             client: self.downgrade(),
             devices: config.devices.clone(),
             settings: Arc::new(Settings {
+                mute: mute.clone(),
                 udp_addrs: config.udp_addrs,
                 relay_only: config.relay_only,
                 answer_timeout: config.answer_timeout,
@@ -237,7 +254,7 @@ impl Client {
             early: HashMap::new(),
         };
         tokio::spawn(manager.run(rx));
-        MediaHandle { manager: tx }
+        MediaHandle { manager: tx, mute }
     }
 }
 

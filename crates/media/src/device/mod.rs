@@ -223,6 +223,12 @@ impl<S: AudioSource> Muted<S> {
         }
     }
 
+    /// Wrap `inner` behind an existing switch (so a replacement source
+    /// stays as muted as the one it replaces).
+    pub fn with_handle(inner: S, handle: MuteHandle) -> Self {
+        Self { inner, handle }
+    }
+
     /// The switch.
     pub fn handle(&self) -> MuteHandle {
         self.handle.clone()

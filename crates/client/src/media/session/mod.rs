@@ -307,6 +307,7 @@ impl Session {
         let (tx, rx) = mpsc::channel::<Payload>(8);
         let sender = SendThread::start(
             source,
+            self.settings.mute.clone(),
             self.processor.clone(),
             self.settings.encoder,
             self.control.clone(),
