@@ -420,6 +420,21 @@ def main():
     feed.wait(15)
     t_mute_end = time.time() - t_answer
     figures["quality_shown"] = app.text("[data-testid=quality]")
+    # Mid-call switch: the in-call speaker picker moves the call's playback
+    # to the desk speaker at once (seen in the sound server).
+    def streams_on(sink_name):
+        sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True).stdout
+        index = next((l.split()[0] for l in sinks.splitlines() if l.split()[1:2] == [sink_name]), None)
+        inputs = subprocess.run(["pactl", "list", "short", "sink-inputs"], capture_output=True, text=True).stdout
+        return [l.split()[0] for l in inputs.splitlines() if index and l.split()[1:2] == [index]]
+    assert not streams_on("desk_speaker"), "the call already plays on the desk speaker"
+    app.click("[data-testid=in-call] button[aria-expanded]")  # "Devices"
+    app.click("[data-testid=in-call] [data-testid=speaker-picker] option[value='pulseaudio:desk_speaker']")
+    figures["speaker_switched_to_desk"] = wait_for(
+        "the call's playback on the desk speaker", lambda: streams_on("desk_speaker"), 10)
+    app.shot("4c-in-call-speaker-switched")
+    app.click(f"[data-testid=in-call] [data-testid=speaker-picker] option[value='pulseaudio:{BOB_SPEAKER}']")
+    wait_for("the call's playback back on bob's speaker", lambda: streams_on(BOB_SPEAKER), 10)
     app.click("button[aria-label^='Hang up']")
     app.el("[data-testid=contacts]")
     caller.wait(10)
@@ -444,7 +459,7 @@ def main():
     app.click("[data-testid=contact-alice] button[aria-label^='Call']")
     app.el("[data-testid=outgoing]")
     back = Recorder("ringback")
-    app.shot("4c-outgoing")
+    app.shot("4d-outgoing")
     time.sleep(1.2)
     xs, rate = samples(back.stop())
     figures["ringback"] = {"rms": rms(xs), "share_425_hz": tone_share(xs, rate, 425)}
@@ -453,7 +468,7 @@ def main():
     figures["mic_gone_notice"] = wait_for("the sentence about the microphone", lambda: next(
         (t for t in [app.text("[data-testid=notice]")] if "Microphone unavailable" in t), None), 10)
     assert "bob_mic is not connected" in figures["mic_gone_notice"], figures["mic_gone_notice"]
-    app.shot("4d-microphone-gone")
+    app.shot("4e-microphone-gone")
     app.el("[data-testid=contacts]", timeout=15)
     callee.wait(10)
 
