@@ -53,8 +53,6 @@ struct Floors {
     pesq: f64,
     /// Receiver-measured loss (`loss_pct`) in this range.
     loss_pct: std::ops::RangeInclusive<f64>,
-    /// The PESQ floor alone rejects the wrong sentence (it scored 1.02-1.65).
-    pesq_rejects_wrong: bool,
 }
 
 /// A call in which, once media is connected, one UDP packet in `one_in`
@@ -128,17 +126,14 @@ fn call_with_loss(one_in: u32, floors: &Floors) {
     }
     // The floors tell speech apart: the wrong sentence against a recording
     // fails the envelope and waveform floors (measured 0.57-0.61 and
-    // 0.08-0.12) and, where `pesq_rejects_wrong` says so, the PESQ floor.
+    // 0.08-0.12). Not the PESQ floor: other speech scored up to 2.79
+    // against a clean recording.
     let crossed = pesq(&to_alice, &bob_rec);
     let crossed_score = similarity(&read_wav(&to_alice), &read_wav(&bob_rec));
     eprintln!("{label}, bob's recording against the wrong sentence: {crossed:?} {crossed_score:?}");
     assert!(
         crossed_score.envelope < 0.8 && crossed_score.samples < 0.6,
         "bob's recording matches the wrong sentence: {crossed_score:?}"
-    );
-    assert!(
-        !floors.pesq_rejects_wrong || crossed.pesq_wb < floors.pesq,
-        "bob's recording scores as the wrong sentence: {crossed:?}"
     );
 }
 
@@ -226,10 +221,11 @@ fn report(label: &str, direction: &str, h: &Heard) {
     );
 }
 
-/// Measured with RED (debug build, two cores): PESQ-WB 3.5-3.9, loss
+/// Measured with RED (debug build, two cores): PESQ-WB 3.5-4.1, loss
 /// 8-12 % (Opus FEC alone: 2.29-3.23). The floor leaves room for a starved
-/// clock (which cost the clean path up to 1.7 at load 6-7) and clears the
-/// wrong sentence's best (1.65).
+/// clock (which cost the clean path up to 1.7 at load 6-7). PESQ alone does
+/// not reject other speech (the wrong sentence scored up to 2.79 against a
+/// clean recording); the envelope and waveform floors do (0.04 correlation).
 #[test]
 fn speech_survives_ten_percent_loss() {
     call_with_loss(
@@ -237,15 +233,13 @@ fn speech_survives_ten_percent_loss() {
         &Floors {
             pesq: 2.6,
             loss_pct: 4.0..=17.0,
-            pesq_rejects_wrong: true,
         },
     );
 }
 
-/// Measured with RED (debug build, two cores): PESQ-WB 2.6-3.0, loss
-/// 17-22 % (Opus FEC alone: 1.56-2.34, which overlapped what the wrong
-/// sentence scores, 1.02-1.65). The floor clears the wrong sentence; the
-/// envelope and waveform floors tell speech apart as well.
+/// Measured with RED (debug build, two cores): PESQ-WB 2.9-3.4, loss
+/// 17-22 % (Opus FEC alone: 1.56-2.34). As at 10 %, the envelope and
+/// waveform floors tell the speech apart, not PESQ.
 #[test]
 fn speech_survives_twenty_percent_loss() {
     call_with_loss(
@@ -253,7 +247,6 @@ fn speech_survives_twenty_percent_loss() {
         &Floors {
             pesq: 2.0,
             loss_pct: 12.0..=29.0,
-            pesq_rejects_wrong: true,
         },
     );
 }
