@@ -91,6 +91,9 @@ pub struct UiCall {
     /// How long it lasted, once ended.
     #[ts(type = "number | null")]
     pub duration_ms: Option<u64>,
+    /// Who is in the call now (user ids, this user included; for group calls
+    /// the in-call screen lists them).
+    pub participants: Vec<String>,
 }
 
 impl UiCall {
@@ -121,8 +124,20 @@ impl UiCall {
             initiated_at: call.initiated_at,
             answered_at: call.answered_at,
             duration_ms: call.duration_ms,
+            participants: present(call),
         }
     }
+}
+
+/// The users with a device in `call` now, in the order they joined.
+fn present(call: &Call) -> Vec<String> {
+    let mut users: Vec<String> = Vec::new();
+    for p in call.participants.iter().filter(|p| p.left_at.is_none()) {
+        if !users.contains(&p.user_id) {
+            users.push(p.user_id.clone());
+        }
+    }
+    users
 }
 
 impl From<CallType> for UiCallType {

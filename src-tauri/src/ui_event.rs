@@ -65,6 +65,20 @@ pub enum UiEvent {
         /// The call.
         call: UiCall,
     },
+    /// Someone joined the call this device is in (group calls).
+    ParticipantJoined {
+        /// The call.
+        session_id: String,
+        /// Who.
+        user_id: String,
+    },
+    /// Someone left the call this device is in.
+    ParticipantLeft {
+        /// The call.
+        session_id: String,
+        /// Who.
+        user_id: String,
+    },
     /// A contact's presence changed.
     Presence {
         /// Who.
@@ -168,6 +182,21 @@ impl UiEvent {
             }
             CallEvent::CallResumed { call } => UiEvent::CallResumed {
                 call: UiCall::new(call, me),
+            },
+            CallEvent::ParticipantJoined {
+                session_id,
+                participant,
+            } => UiEvent::ParticipantJoined {
+                session_id: session_id.clone(),
+                user_id: participant.user_id.clone(),
+            },
+            CallEvent::ParticipantLeft {
+                session_id,
+                participant,
+                ..
+            } => UiEvent::ParticipantLeft {
+                session_id: session_id.clone(),
+                user_id: participant.user_id.clone(),
             },
             CallEvent::PresenceChanged { user_id, status } => UiEvent::Presence {
                 user_id: user_id.clone(),

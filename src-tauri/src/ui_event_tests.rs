@@ -131,8 +131,19 @@ fn connection_states_read_as_sentences() {
 }
 
 #[test]
-fn media_events_are_not_shown() {
+fn joins_and_leaves_name_the_user() {
     let ev = CallEvent::ParticipantJoined {
+        session_id: "s1".into(),
+        participant: DeviceAddr::new("alice", "laptop"),
+    };
+    assert_eq!(
+        UiEvent::from_client(&ev, "bob", &names),
+        Some(UiEvent::ParticipantJoined {
+            session_id: "s1".into(),
+            user_id: "alice".into()
+        })
+    );
+    let ev = CallEvent::ParticipantReconnecting {
         session_id: "s1".into(),
         participant: DeviceAddr::new("alice", "laptop"),
     };

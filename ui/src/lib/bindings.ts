@@ -60,7 +60,12 @@ answered_at: number | null,
 /**
  * How long it lasted, once ended.
  */
-duration_ms: number | null, };
+duration_ms: number | null, 
+/**
+ * Who is in the call now (user ids, this user included; for group calls
+ * the in-call screen lists them).
+ */
+participants: Array<string>, };
 
 export type UiUser = { 
 /**
@@ -175,7 +180,23 @@ message: string, } | { "type": "call_resumed",
 /**
  * The call.
  */
-call: UiCall, } | { "type": "presence", 
+call: UiCall, } | { "type": "participant_joined", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Who.
+ */
+user_id: string, } | { "type": "participant_left", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Who.
+ */
+user_id: string, } | { "type": "presence", 
 /**
  * Who.
  */

@@ -159,6 +159,23 @@ describe("incoming calls", () => {
   });
 });
 
+describe("group calls", () => {
+  it("lists who is in the call as people join and leave", async () => {
+    const phone = await signedInPhone();
+    const group = { ...ringing, receiver_type: "group" as const, receiver: "team", participants: ["alice"] };
+    await send({ type: "incoming_call", call: group, caller_name: "Alice" });
+    await send({ type: "participant_joined", session_id: "s1", user_id: "bob" });
+    await send({ type: "participant_joined", session_id: "s1", user_id: "carol" });
+    await send({ type: "participant_joined", session_id: "s1", user_id: "carol" });
+    await flush();
+    expect(get(phone.state).call?.call.participants).toEqual(["alice", "bob", "carol"]);
+    await send({ type: "participant_left", session_id: "s1", user_id: "alice" });
+    await send({ type: "participant_left", session_id: "other", user_id: "bob" });
+    await flush();
+    expect(get(phone.state).call?.call.participants).toEqual(["bob", "carol"]);
+  });
+});
+
 describe("outgoing calls", () => {
   it("shows why a call was not answered", async () => {
     const phone = await signedInPhone();

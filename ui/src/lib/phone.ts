@@ -193,7 +193,8 @@ export class Phone {
     }
   }
 
-  private nameOf(id: string): string {
+  /** The name to show for a user or group id (the id if unknown). */
+  nameOf(id: string): string {
     const s = get(this.state);
     return (
       s.users.find((u) => u.user_id === id)?.display_name ??
@@ -329,6 +330,16 @@ export class Phone {
         return;
       case "call_resumed":
         if (isCurrent(ev.call)) this.show({ ...c!, call: ev.call });
+        return;
+      case "participant_joined":
+        if (c?.call.session_id === ev.session_id && !c.call.participants.includes(ev.user_id)) {
+          this.show({ ...c, call: { ...c.call, participants: [...c.call.participants, ev.user_id] } });
+        }
+        return;
+      case "participant_left":
+        if (c?.call.session_id === ev.session_id) {
+          this.show({ ...c, call: { ...c.call, participants: c.call.participants.filter((u) => u !== ev.user_id) } });
+        }
         return;
       case "presence":
         this.state.update((s) => ({
