@@ -5,12 +5,9 @@ use crate::Launch;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A fresh network namespace with `lo` and a veth pair (`e2e0` with
-/// 192.0.2.1/24, documentation addresses, and its peer `e2e1`), all up;
-/// a default route through `e2e0`; deleted on drop. The pair and the route
-/// are there because the media stack binds the wildcard address too, which
-/// fails (ENODEV) without a non-loopback interface and a route; traffic
-/// between the namespace's own addresses still goes over `lo`.
+/// A fresh network namespace with only `lo`, up; deleted on drop. (A host
+/// with nothing but loopback is a case the media session handles: it keeps
+/// mDNS off, whose multicast socket could not be opened there.)
 ///
 /// Start processes in it through [`Netns::launch`] (`ip netns exec NAME`,
 /// which execs, so the process id is the program's own). Needs root (or
@@ -20,7 +17,7 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `spe2e-<pid>-<n>` and its interfaces.
+    /// Creates `spe2e-<pid>-<n>` with `lo` up.
     pub fn new() -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -37,19 +34,8 @@ impl Netns {
         // From here on, Drop deletes it even if the next step fails.
         let netns = Self { name };
         let n = netns.name.as_str();
-        for args in [
-            &["-n", n, "link", "set", "lo", "up"][..],
-            &[
-                "-n", n, "link", "add", "e2e0", "type", "veth", "peer", "name", "e2e1",
-            ],
-            &["-n", n, "addr", "add", "192.0.2.1/24", "dev", "e2e0"],
-            &["-n", n, "link", "set", "e2e0", "up"],
-            &["-n", n, "link", "set", "e2e1", "up"],
-            &["-n", n, "route", "add", "default", "dev", "e2e0"],
-        ] {
-            if let Err(why) = ip(args) {
-                panic!("cannot set up the interfaces of {n}: {why}");
-            }
+        if let Err(why) = ip(&["-n", n, "link", "set", "lo", "up"]) {
+            panic!("cannot bring up lo in {n}: {why}");
         }
         netns
     }

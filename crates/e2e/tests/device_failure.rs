@@ -5,6 +5,10 @@
 //! goes on until she hangs up. Bob (a real `softphone-cli`) records: the
 //! first second is alice's tone, the rest silence.
 
+#[allow(dead_code)] // `tests/audio.rs` uses the rest (coturn).
+mod audio_support;
+
+use audio_support::read_wav;
 use softphone_client::media::{MediaConfig, MediaDevices};
 use softphone_client::CallEvent;
 use softphone_e2e::{audio_call, Cli, Party, TestServer, PATIENCE};
@@ -115,7 +119,7 @@ async fn a_failed_microphone_is_replaced_and_the_call_goes_on() {
         bob.names()
     );
 
-    let samples = read_mono(&heard);
+    let samples = read_wav(&heard);
     let second =
         |from: usize| &samples[from.min(samples.len())..(from + 48_000).min(samples.len())];
     let tone_at = |s: &[f32]| goertzel_power(s, 660.0);
@@ -131,18 +135,4 @@ async fn a_failed_microphone_is_replaced_and_the_call_goes_on() {
         end < loudest / 1000.0,
         "after the failure bob should hear silence ({end:e} vs {loudest:e})"
     );
-}
-
-/// 16-bit mono PCM samples of a WAV file (the CLI writes 48 kHz mono).
-fn read_mono(path: &std::path::Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .map(|p| p + 8)
-        .unwrap_or_else(|| panic!("{} has no data chunk", path.display()));
-    bytes[data..]
-        .chunks_exact(2)
-        .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
-        .collect()
 }

@@ -12,7 +12,7 @@
 mod audio_support;
 
 use audio_support::{path, read_wav, similarity, speech};
-use softphone_e2e::{bin_path, Cli, TestServer, PATIENCE};
+use softphone_e2e::{bin_path, signal, Cli, TestServer, PATIENCE};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,9 +95,7 @@ fn device_id(name: &str, input: bool) -> String {
 
 /// SIGINT, so `parecord` finishes its WAV header, then wait for it.
 fn interrupt(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    signal(child.id(), "INT");
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

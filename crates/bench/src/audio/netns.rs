@@ -1,5 +1,5 @@
 //! Random UDP loss without netem: a network namespace of the bench's own
-//! (`lo` and a veth pair, up) whose nftables input hook drops every Nth UDP packet at
+//! (only `lo`, up) whose nftables input hook drops every Nth UDP packet at
 //! random (`numgen random mod N 0 drop`, added once the call's media is
 //! up). The server and both CLIs run
 //! inside it, so every media packet crosses that hook once; signaling is
@@ -44,17 +44,6 @@ impl LossyNetns {
             name: name.to_owned(),
         };
         ip(&["-n", name, "link", "set", "lo", "up"])?;
-        // webrtc fails with ENODEV in a namespace with nothing but lo:
-        // give it a veth pair…
-        ip(&[
-            "-n", name, "link", "add", "bench0", "type", "veth", "peer", "name", "bench1",
-        ])?;
-        for (dev, addr) in [("bench0", "10.203.0.1/24"), ("bench1", "10.203.0.2/24")] {
-            ip(&["-n", name, "addr", "add", addr, "dev", dev])?;
-            ip(&["-n", name, "link", "set", dev, "up"])?;
-        }
-        // …and a default route (joining mDNS's multicast group needs one).
-        ip(&["-n", name, "route", "add", "default", "dev", "bench0"])?;
         ip(&[
             "netns", "exec", name, "nft", "add", "table", "inet", "bench",
         ])?;
