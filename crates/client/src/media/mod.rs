@@ -60,10 +60,9 @@ mod peer;
 mod rtcp;
 mod rtp;
 mod session;
-mod signal;
 mod stats;
 
-pub use signal::SignalMessage;
+pub use softphone_proto::SignalMessage;
 pub use softphone_media::{AudioSink, AudioSource, EncoderConfig, MediaError};
 pub use stats::MediaStats;
 

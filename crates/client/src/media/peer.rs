@@ -4,7 +4,7 @@
 //! (candidates, round-trip time).
 
 use super::rtcp::{RemoteReports, ReportObserver};
-use super::signal::SignalMessage;
+use softphone_proto::SignalMessage;
 use super::Settings;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;

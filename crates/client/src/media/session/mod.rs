@@ -26,7 +26,7 @@ use super::audio::{Payload, PlayoutThread, SendControl, SendThread};
 use super::peer::{audio_track, build_peer_connection, candidate_message, rtt_ms, PcEvent};
 use super::rtcp::RemoteReports;
 use super::rtp::{spawn_in, spawn_out, Codecs};
-use super::signal::SignalMessage;
+use softphone_proto::SignalMessage;
 use super::stats::{Counters, Inputs, StatsBuilder};
 use super::{MediaDevices, Settings};
 use crate::client::WeakClient;

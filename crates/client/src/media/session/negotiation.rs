@@ -8,7 +8,7 @@
 //! keeps the path it had.
 
 use super::Session;
-use crate::media::signal::SignalMessage;
+use softphone_proto::SignalMessage;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use softphone_proto::DeviceAddr;
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCSessionDescription};
