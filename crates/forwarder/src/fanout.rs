@@ -94,6 +94,9 @@ pub(crate) enum WriterControl {
     /// The payload type RED has on this connection, `None` if the member
     /// did not take it.
     Red(Option<u8>),
+    /// The connection is up (ICE and DTLS): packets can go. Until then, and
+    /// while it is down, they are dropped here (webrtc would refuse them).
+    Connected(bool),
 }
 
 /// Drains one member's queue into its tracks until the room drops the
@@ -106,6 +109,7 @@ pub(crate) async fn write_downlink(
     let mut tracks: HashMap<MemberId, (Arc<TrackLocalStaticRTP>, u32)> = HashMap::new();
     // Until the answer says otherwise, the member takes what we offered.
     let mut red = Some(softphone_rtc::RED_PT);
+    let mut connected = false;
     loop {
         tokio::select! {
             biased;
@@ -118,12 +122,14 @@ pub(crate) async fn write_downlink(
                     tracks.remove(&source);
                 }
                 Some(WriterControl::Red(pt)) => red = pt,
+                Some(WriterControl::Connected(up)) => connected = up,
             },
             next = queue.recv() => {
                 let Some(Forwarded { source, mut packet }) = next else {
                     return;
                 };
-                let Some((track, ssrc)) = tracks.get(&source) else {
+                let Some((track, ssrc)) = tracks.get(&source).filter(|_| connected) else {
+                    counters.unsent();
                     continue;
                 };
                 packet.header.ssrc = *ssrc;

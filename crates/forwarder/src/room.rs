@@ -191,12 +191,22 @@ impl Room {
             PcEvent::Candidate(init) => {
                 self.say(m.addr.clone(), softphone_rtc::candidate_message(init));
             }
-            PcEvent::State(state) => match state {
-                RTCPeerConnectionState::Failed => {
-                    tracing::warn!(session = %self.sid, member = %m.addr, "media connection failed")
+            PcEvent::State(state) => {
+                use RTCPeerConnectionState as S;
+                let up = match state {
+                    S::Connected => Some(true),
+                    S::Disconnected | S::Failed | S::Closed => Some(false),
+                    _ => None,
+                };
+                if let Some(up) = up {
+                    let _ = m.writer.send(WriterControl::Connected(up));
                 }
-                _ => tracing::debug!(session = %self.sid, member = %m.addr, "connection {state}"),
-            },
+                if state == RTCPeerConnectionState::Failed {
+                    tracing::warn!(session = %self.sid, member = %m.addr, "media connection failed")
+                } else {
+                    tracing::debug!(session = %self.sid, member = %m.addr, "connection {state}")
+                }
+            }
             PcEvent::Track(track) => {
                 tracing::debug!(session = %self.sid, member = %m.addr, "audio from member");
                 tokio::spawn(read_uplink(
