@@ -346,13 +346,16 @@ impl Client {
     /// both.
     pub async fn set_muted(&self, session_id: &str, muted: bool) -> Result<Call> {
         let sid = checked(session_id)?;
-        self.call_request("telling the call about the mute", Effect::None, Some(sid), |id| {
-            ClientMessage::SetMuted {
+        self.call_request(
+            "telling the call about the mute",
+            Effect::None,
+            Some(sid),
+            |id| ClientMessage::SetMuted {
                 id,
                 session_id: sid.to_owned(),
                 muted,
-            }
-        })
+            },
+        )
         .await
     }
 

@@ -8,7 +8,7 @@ mod audio_support;
 
 use audio_support::{path, read_wav};
 use softphone_e2e::cli::Exit;
-use softphone_e2e::{signal, Cli, TestServer, PATIENCE};
+use softphone_e2e::{signal, Cli, Netns, TestServer, PATIENCE};
 use softphone_media::analysis::goertzel_power;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,7 +118,9 @@ fn four_members_each_hear_the_other_three_and_not_themselves() {
     alice.expect_event("media_connected", PATIENCE);
     let speakers = alice.expect_event("active_speakers", PATIENCE);
     assert!(
-        speakers["speakers"].as_array().is_some_and(|s| !s.is_empty()),
+        speakers["speakers"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
         "alice hears someone speak: {speakers}"
     );
 
@@ -236,7 +238,11 @@ fn late_joiner_decliner_dropper_and_the_last_to_leave() {
         .args(["history", "--group", "five"])
         .output()
         .expect("softphone-cli history");
-    assert!(out.status.success(), "history: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "history: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let call: serde_json::Value = serde_json::from_str(
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -270,4 +276,102 @@ fn late_joiner_decliner_dropper_and_the_last_to_leave() {
         .and_then(|i| i.iter().find(|i| i["user_id"] == "carol"))
         .map(|i| i["response"].clone());
     assert_eq!(carol, Some(serde_json::json!("declined")));
+}
+
+/// The `media_stats` lines a CLI printed.
+fn media_stats(exit: &Exit) -> Vec<&serde_json::Value> {
+    exit.events
+        .iter()
+        .filter(|e| e["event"] == "media_stats")
+        .collect()
+}
+
+#[test]
+fn one_members_bad_network_spoils_nobody_elses_audio() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recording = |who: &str| dir.path().join(format!("{who}_heard.wav"));
+    let (a, b, c) = (450, 650, 950);
+    // Everyone on loopback in a namespace of the test's own; carol's media
+    // lives on 127.0.0.9, where a quarter of the UDP packets get lost.
+    let netns = Netns::new();
+    let launch = netns.launch();
+    let server = TestServer::start_via(launch.clone(), &["--media-udp", "127.0.0.1:0"]);
+    let url = server.url();
+    let member = |who: &str, hz: u32, addr: &str, action: &[&str]| {
+        let input = tone(dir.path(), hz, 40);
+        let mut args: Vec<String> = action.iter().map(|s| s.to_string()).collect();
+        args.extend(
+            [
+                "--input-wav",
+                path(&input),
+                "--output-wav",
+                path(&recording(who)),
+                "--media-addr",
+                addr,
+            ]
+            .map(str::to_owned),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Cli::spawn_via(&launch, &url, who, &args)
+    };
+    let mut bob = member("bob", b, "127.0.0.1:0", &["answer", "--hangup-after", "14"]);
+    bob.expect_connected();
+    let mut carol = member(
+        "carol",
+        c,
+        "127.0.0.9:0",
+        &["answer", "--hangup-after", "14"],
+    );
+    carol.expect_connected();
+    let mut alice = member("alice", a, "127.0.0.1:0", &["call", "team"]);
+    alice.expect_event("media_connected", PATIENCE);
+    bob.expect_event("media_connected", PATIENCE);
+    carol.expect_event("media_connected", PATIENCE);
+    netns.drop_udp_to("127.0.0.9", 4);
+
+    let bob = bob.wait(Duration::from_secs(40));
+    let carol = carol.wait(Duration::from_secs(40));
+    let alice = alice.wait(Duration::from_secs(40));
+    for (who, exit) in [("alice", &alice), ("bob", &bob), ("carol", &carol)] {
+        expect_success(who, exit);
+    }
+    let last = |exit: &Exit| {
+        media_stats(exit)
+            .last()
+            .map(|s| (*s).clone())
+            .expect("media_stats")
+    };
+    let loss = |exit: &Exit| last(exit)["loss_pct"].as_f64().expect("loss_pct");
+    for (who, exit) in [("alice", &alice), ("bob", &bob), ("carol", &carol)] {
+        eprintln!("{who}: last media_stats {}", last(exit));
+    }
+    assert!(
+        (15.0..35.0).contains(&loss(&carol)),
+        "carol's downlink loses a quarter: {}",
+        last(&carol)
+    );
+    for (who, exit) in [("alice", &alice), ("bob", &bob)] {
+        assert!(
+            loss(exit) < 1.0,
+            "{who}'s audio is untouched: {}",
+            last(exit)
+        );
+    }
+    // Carol's loss reaches the senders (the forwarder relays it in its
+    // receiver reports): they add redundancy for her.
+    let adapted = media_stats(&alice).iter().any(|s| {
+        s["remote_loss_pct"].as_f64() >= Some(10.0) && s["redundancy"].as_u64() >= Some(1)
+    });
+    assert!(
+        adapted,
+        "alice should see carol's loss and send redundancy: {:?}",
+        media_stats(&alice)
+    );
+    drop(server);
+    drop(netns);
+
+    check_hears("alice", &recording("alice"), (4.0, 11.0), &[b, c], &[a]);
+    check_hears("bob", &recording("bob"), (4.0, 11.0), &[a, c], &[b]);
+    // Through 25 % loss, with the senders' redundancy, carol still hears both.
+    check_hears("carol", &recording("carol"), (4.0, 11.0), &[a, b], &[c]);
 }

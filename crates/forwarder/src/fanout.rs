@@ -33,9 +33,12 @@ pub(crate) struct Forwarded {
     pub packet: RtpPacket,
 }
 
+/// A member's queue.
+type Queue = (MemberId, mpsc::Sender<Forwarded>);
+
 /// Every member's queue, as the readers see them.
 #[derive(Clone, Default)]
-pub(crate) struct FanoutTable(Arc<RwLock<Vec<(MemberId, mpsc::Sender<Forwarded>)>>>);
+pub(crate) struct FanoutTable(Arc<RwLock<Vec<Queue>>>);
 
 impl FanoutTable {
     pub(crate) fn add(&self, member: MemberId, queue: mpsc::Sender<Forwarded>) {

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 mod fanout;
+mod feedback;
 mod member;
 mod peer;
 mod room;

@@ -1,14 +1,16 @@
 //! Building one member's peer connection, and reading what was negotiated.
 //!
 //! The codecs and setup timers are `softphone-rtc`'s, as the clients use.
-//! Interceptors: RTCP sender and receiver reports only — audio has no use
-//! for NACK retransmission or transport-wide congestion feedback here, and
-//! every interceptor costs per packet.
+//! Interceptors: RTCP sender and receiver reports, and our loss relay
+//! (`feedback.rs`) — audio has no use for NACK retransmission or
+//! transport-wide congestion feedback here, and every interceptor costs per
+//! packet.
 
 use crate::fanout::MemberId;
+use crate::feedback::{LossBoard, LossRelay, RELAY_SLOT};
 use crate::room::RoomInput;
 use crate::ForwarderConfig;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use softphone_rtc::{register_audio_codecs, setting_engine, RED_MIME};
 use std::sync::Arc;
@@ -59,10 +61,12 @@ pub(crate) async fn build(
     config: &ForwarderConfig,
     member: MemberId,
     room: mpsc::UnboundedSender<RoomInput>,
+    losses: LossBoard,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut media = MediaEngine::default();
     register_audio_codecs(&mut media)?;
-    let registry = configure_rtcp_reports(Registry::new());
+    let registry = configure_rtcp_reports(Registry::new())
+        .with(Slot::Custom(RELAY_SLOT), LossRelay::new(member, losses));
     // DTLS-SRTP is the default and is never turned off.
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

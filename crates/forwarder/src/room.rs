@@ -14,6 +14,7 @@
 //! ```
 
 use crate::fanout::{read_uplink, write_downlink, FanoutTable, MemberId, WriterControl};
+use crate::feedback::LossBoard;
 use crate::member::Member;
 use crate::peer::{self, PcEvent};
 use crate::stats::Counters;
@@ -52,6 +53,7 @@ pub(crate) struct Room {
     pub(crate) by_addr: HashMap<DeviceAddr, MemberId>,
     next_id: MemberId,
     table: FanoutTable,
+    losses: LossBoard,
 }
 
 impl Room {
@@ -72,6 +74,7 @@ impl Room {
             by_addr: HashMap::new(),
             next_id: 0,
             table: FanoutTable::default(),
+            losses: LossBoard::default(),
         }
     }
 
@@ -114,7 +117,8 @@ impl Room {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let pc = match peer::build(&self.config, id, self.inbox.clone()).await {
+        let pc = match peer::build(&self.config, id, self.inbox.clone(), self.losses.clone()).await
+        {
             Ok(pc) => pc,
             Err(e) => return tracing::warn!(member = %addr, "{e}"),
         };
@@ -139,7 +143,7 @@ impl Room {
             .map(|m| (m.id, m.addr.clone()))
             .collect();
         for (source, source_addr) in &others {
-            add_track(&mut member, *source, source_addr).await;
+            add_track(&mut member, *source, source_addr, &self.losses).await;
         }
         self.members.insert(id, member);
         self.by_addr.insert(addr.clone(), id);
@@ -148,7 +152,7 @@ impl Room {
         tracing::info!(session = %self.sid, member = %addr, members = self.members.len(), "member joined");
         for (other, _) in &others {
             if let Some(m) = self.members.get_mut(other) {
-                add_track(m, id, &addr).await;
+                add_track(m, id, &addr, &self.losses).await;
             }
             self.negotiate(*other, false).await;
         }
@@ -160,6 +164,7 @@ impl Room {
             return;
         };
         self.table.remove(id);
+        self.losses.forget(id);
         if let Some(member) = self.members.remove(&id) {
             if let Err(e) = member.pc.close().await {
                 tracing::debug!(member = %addr, "closing its connection: {e}");
@@ -221,9 +226,15 @@ impl Room {
 }
 
 /// Gives `member` a send-only track for `source`'s audio (stream id: the
-/// source's address) and tells its writer.
-async fn add_track(member: &mut Member, source: MemberId, source_addr: &DeviceAddr) {
+/// source's address) and tells its writer and the loss board.
+async fn add_track(
+    member: &mut Member,
+    source: MemberId,
+    source_addr: &DeviceAddr,
+    losses: &LossBoard,
+) {
     let ssrc = rand::random::<u32>();
+    losses.track(ssrc, source);
     let track = MediaStreamTrack::new(
         source_addr.to_string(),
         format!("audio-{source}"),

@@ -24,8 +24,8 @@
 use crate::store::now_ms;
 use crate::store::writer::CallLogWriter;
 use crate::turn::TurnConfig;
-use softphone_forwarder::{Forwarder, Outgoing};
 use axum::extract::ws::Utf8Bytes;
+use softphone_forwarder::{Forwarder, Outgoing};
 use softphone_proto::{
     Action, Call, CallError, DeviceAddr, ErrorCode, Millis, PresenceStatus, RequestId,
     ServerMessage, Switchboard, UserPresence, PROTOCOL_VERSION,

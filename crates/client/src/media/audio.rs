@@ -334,7 +334,10 @@ fn run_playout(
         ticks = ticks.wrapping_add(1);
         if ticks.is_multiple_of(LEVELS_EVERY) {
             pipeline.take_levels(&mut levels);
-            merge_levels(&mut state.levels.lock().unwrap_or_else(|p| p.into_inner()), &levels);
+            merge_levels(
+                &mut state.levels.lock().unwrap_or_else(|p| p.into_inner()),
+                &levels,
+            );
         }
         if !heard || ticks.is_multiple_of(STATS_EVERY) {
             let streams = pipeline.stats();

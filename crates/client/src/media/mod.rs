@@ -69,8 +69,8 @@ mod session;
 mod speakers;
 mod stats;
 
-pub use softphone_proto::SignalMessage;
 pub use softphone_media::{AudioSink, AudioSource, EncoderConfig, MediaError};
+pub use softphone_proto::SignalMessage;
 pub use stats::MediaStats;
 
 use crate::client::{Client, WeakClient};

@@ -7,7 +7,6 @@
 //!   hands the frames to the playout thread under the packet's SSRC.
 
 use super::audio::{Payload, SendControl, ToPlayout};
-use softphone_rtc::{OPUS_PT, RED_MIME};
 use super::stats::Counters;
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -16,6 +15,7 @@ use rtc::rtp::packet::Packet as RtpPacket;
 use softphone_media::red::{parse_red, RedEncoder};
 use softphone_media::{MediaClock, Packet, FRAME_SAMPLES};
 use softphone_proto::DeviceAddr;
+use softphone_rtc::{OPUS_PT, RED_MIME};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};

@@ -67,12 +67,7 @@ impl Speakers {
             .filter(|who| Some(*who) != self.active.as_ref())
             .collect();
         others.sort();
-        let list: Vec<DeviceAddr> = self
-            .active
-            .iter()
-            .chain(others)
-            .cloned()
-            .collect();
+        let list: Vec<DeviceAddr> = self.active.iter().chain(others).cloned().collect();
         if list == self.reported {
             return None;
         }
@@ -94,7 +89,11 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut s = Speakers::default();
-        assert_eq!(s.update(t0, [(who("bob"), -80.0)]), None, "silence: no change");
+        assert_eq!(
+            s.update(t0, [(who("bob"), -80.0)]),
+            None,
+            "silence: no change"
+        );
         assert_eq!(
             s.update(at(100), [(who("carol"), -30.0), (who("bob"), -20.0)]),
             Some(vec![who("bob"), who("carol")]),
@@ -127,7 +126,9 @@ mod tests {
         for i in 0..100u64 {
             let wobble = if i % 2 == 0 { 1.0 } else { -1.0 };
             let levels = [(who("bob"), -20.0 + wobble), (who("carol"), -20.0 - wobble)];
-            if s.update(t0 + Duration::from_millis(100 * i), levels).is_some() {
+            if s.update(t0 + Duration::from_millis(100 * i), levels)
+                .is_some()
+            {
                 changes += 1;
             }
         }

@@ -174,7 +174,10 @@ fn levels_say_which_stream_is_loud() {
     assert!((-14.0..-8.0).contains(&tone), "{levels:?}");
     assert!(silence < -60.0, "{levels:?}");
     rx.take_levels(&mut levels);
-    assert!(levels.iter().all(|(_, db)| *db <= -100.0), "reset: {levels:?}");
+    assert!(
+        levels.iter().all(|(_, db)| *db <= -100.0),
+        "reset: {levels:?}"
+    );
     rx.remove_stream(1);
     rx.take_levels(&mut levels);
     assert_eq!(levels.len(), 1, "a removed stream has no level");

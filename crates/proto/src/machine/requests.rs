@@ -526,7 +526,12 @@ impl Switchboard {
         let Some(live) = self.calls.get(sid) else {
             return;
         };
-        let muted: Vec<DeviceAddr> = live.muted.iter().filter(|d| *d != joiner).cloned().collect();
+        let muted: Vec<DeviceAddr> = live
+            .muted
+            .iter()
+            .filter(|d| *d != joiner)
+            .cloned()
+            .collect();
         for participant in muted {
             self.send(
                 joiner,

@@ -9,9 +9,9 @@
 //! keeps the path it had.
 
 use super::Session;
-use softphone_proto::SignalMessage;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use softphone_proto::DeviceAddr;
+use softphone_proto::SignalMessage;
 use softphone_rtc::candidate_init;
 use webrtc::peer_connection::RTCSessionDescription;
 

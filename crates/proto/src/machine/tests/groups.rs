@@ -206,7 +206,8 @@ fn group_media_goes_through_the_forwarder() {
     assert_eq!(h.forwarder(), ["join alice/d1", "join bob/d1"]);
 
     h.clear();
-    h.signal("bob", &sid, None).expect("no target: the forwarder");
+    h.signal("bob", &sid, None)
+        .expect("no target: the forwarder");
     h.signal("bob", &sid, Some("@server/forwarder"))
         .expect("the forwarder by name");
     assert_eq!(h.forwarder(), ["signal bob/d1", "signal bob/d1"]);
@@ -227,7 +228,8 @@ fn group_media_goes_through_the_forwarder() {
     h.advance(30_000);
     assert_eq!(h.forwarder(), ["leave bob/d1", "leave carol/d1"]);
     h.clear();
-    h.reject("dave", &sid, CallStatus::Rejected).expect("dave declines");
+    h.reject("dave", &sid, CallStatus::Rejected)
+        .expect("dave declines");
     h.end("alice", &sid).expect("the last one leaves");
     assert_eq!(h.forwarder(), ["leave alice/d1"]);
 }
