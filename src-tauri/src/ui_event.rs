@@ -79,6 +79,22 @@ pub enum UiEvent {
         /// Who.
         user_id: String,
     },
+    /// Someone in the call muted (`true`) or unmuted their microphone.
+    ParticipantMuted {
+        /// The call.
+        session_id: String,
+        /// Who.
+        user_id: String,
+        /// Muted now.
+        muted: bool,
+    },
+    /// Who is speaking in a group call now, the active speaker first.
+    Speakers {
+        /// The call.
+        session_id: String,
+        /// User ids, the active speaker first (empty: nobody).
+        speaking: Vec<String>,
+    },
     /// A contact's presence changed.
     Presence {
         /// Who.
@@ -198,6 +214,30 @@ impl UiEvent {
                 session_id: session_id.clone(),
                 user_id: participant.user_id.clone(),
             },
+            CallEvent::ParticipantMuted {
+                session_id,
+                participant,
+                muted,
+            } => UiEvent::ParticipantMuted {
+                session_id: session_id.clone(),
+                user_id: participant.user_id.clone(),
+                muted: *muted,
+            },
+            CallEvent::ActiveSpeakers {
+                session_id,
+                speakers,
+            } => {
+                let mut speaking: Vec<String> = Vec::new();
+                for who in speakers {
+                    if !speaking.contains(&who.user_id) {
+                        speaking.push(who.user_id.clone());
+                    }
+                }
+                UiEvent::Speakers {
+                    session_id: session_id.clone(),
+                    speaking,
+                }
+            }
             CallEvent::PresenceChanged { user_id, status } => UiEvent::Presence {
                 user_id: user_id.clone(),
                 presence: (*status).into(),

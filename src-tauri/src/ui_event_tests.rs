@@ -183,3 +183,32 @@ fn media_connected_and_failed_reach_the_ui_stats_do_not() {
     };
     assert_eq!(UiEvent::from_client(&stats, "bob", &names), None);
 }
+
+#[test]
+fn mutes_and_speakers_name_users() {
+    let ev = CallEvent::ParticipantMuted {
+        session_id: "s1".into(),
+        participant: DeviceAddr::new("alice", "laptop"),
+        muted: true,
+    };
+    assert_eq!(
+        serde_json::to_value(map(ev, "bob")).unwrap(),
+        serde_json::json!({"type": "participant_muted", "session_id": "s1", "user_id": "alice", "muted": true})
+    );
+    let ev = CallEvent::ActiveSpeakers {
+        session_id: "s1".into(),
+        speakers: vec![
+            DeviceAddr::new("carol", "desk"),
+            DeviceAddr::new("alice", "laptop"),
+            DeviceAddr::new("carol", "phone"),
+        ],
+    };
+    assert_eq!(
+        map(ev, "bob"),
+        UiEvent::Speakers {
+            session_id: "s1".into(),
+            speaking: vec!["carol".into(), "alice".into()],
+        },
+        "users, once each, the active speaker first"
+    );
+}

@@ -339,8 +339,29 @@ impl Client {
         .await
     }
 
+    /// Tells the other participants of the call that this device muted
+    /// (`true`) or unmuted its microphone (they get
+    /// [`CallEvent::ParticipantMuted`]). It does not mute anything itself:
+    /// [`MediaHandle::set_muted`](crate::media::MediaHandle::set_muted) does
+    /// both.
+    pub async fn set_muted(&self, session_id: &str, muted: bool) -> Result<Call> {
+        let sid = checked(session_id)?;
+        self.call_request(
+            "telling the call about the mute",
+            Effect::None,
+            Some(sid),
+            |id| ClientMessage::SetMuted {
+                id,
+                session_id: sid.to_owned(),
+                muted,
+            },
+        )
+        .await
+    }
+
     /// Sends media negotiation (SDP, ICE candidates) to another participant
-    /// of an ongoing call; `to: None` means "the other party" in a 1:1 call.
+    /// of an ongoing call; `to: None` means "the other party" in a 1:1 call
+    /// and the server's forwarder in a group call.
     /// Returns once the message is written; a refusal arrives later as
     /// [`CallEvent::ServerError`].
     pub async fn send_signal(

@@ -128,6 +128,24 @@ pub enum CallEvent {
         /// `rejected` or `busy`.
         status: CallStatus,
     },
+    /// Another participant muted (`true`) or unmuted its microphone (also
+    /// on joining a call, for each participant already muted).
+    ParticipantMuted {
+        /// The call.
+        session_id: SessionId,
+        /// Who.
+        participant: DeviceAddr,
+        /// Muted now.
+        muted: bool,
+    },
+    /// Who is speaking now in a group call with media, loudest first (empty:
+    /// nobody); sent when it changes. The first is the active speaker.
+    ActiveSpeakers {
+        /// The call.
+        session_id: SessionId,
+        /// The participants heard speaking, loudest first.
+        speakers: Vec<DeviceAddr>,
+    },
     /// A participant's connection dropped; they have a grace period to return.
     ParticipantReconnecting {
         /// The call.
@@ -277,6 +295,15 @@ impl CallEvent {
                 user_id,
                 status,
             },
+            ServerMessage::ParticipantMuted {
+                session_id,
+                participant,
+                muted,
+            } => CallEvent::ParticipantMuted {
+                session_id,
+                participant,
+                muted,
+            },
             ServerMessage::ParticipantReconnecting {
                 session_id,
                 participant,
@@ -326,6 +353,8 @@ impl CallEvent {
             CallEvent::ParticipantJoined { session_id, .. }
             | CallEvent::ParticipantLeft { session_id, .. }
             | CallEvent::ParticipantDeclined { session_id, .. }
+            | CallEvent::ParticipantMuted { session_id, .. }
+            | CallEvent::ActiveSpeakers { session_id, .. }
             | CallEvent::ParticipantReconnecting { session_id, .. }
             | CallEvent::ParticipantReconnected { session_id, .. }
             | CallEvent::Signal { session_id, .. }
@@ -376,6 +405,10 @@ pub trait CallListener: Send + Sync {
     }
     /// A group member declined (`rejected`) or was `busy`.
     fn on_participant_declined(&self, session_id: &str, user_id: &str, status: CallStatus) {}
+    /// A participant muted (`true`) or unmuted its microphone.
+    fn on_participant_muted(&self, session_id: &str, participant: &DeviceAddr, muted: bool) {}
+    /// Who speaks now in a group call, loudest first.
+    fn on_active_speakers(&self, session_id: &str, speakers: &[DeviceAddr]) {}
     /// A participant's connection dropped; they may come back.
     fn on_participant_reconnecting(&self, session_id: &str, participant: &DeviceAddr) {}
     /// A participant came back.
@@ -433,6 +466,15 @@ pub(crate) fn deliver(listener: &dyn CallListener, event: &CallEvent) {
             user_id,
             status,
         } => listener.on_participant_declined(session_id, user_id, *status),
+        CallEvent::ParticipantMuted {
+            session_id,
+            participant,
+            muted,
+        } => listener.on_participant_muted(session_id, participant, *muted),
+        CallEvent::ActiveSpeakers {
+            session_id,
+            speakers,
+        } => listener.on_active_speakers(session_id, speakers),
         CallEvent::ParticipantReconnecting {
             session_id,
             participant,

@@ -103,6 +103,16 @@ impl Cli {
         }
     }
 
+    /// The first line whose `event` is `name`, among those already read
+    /// or, failing that, the next ones (for events whose order with
+    /// others is not fixed).
+    pub fn expect_event_seen(&mut self, name: &str, within: Duration) -> serde_json::Value {
+        match self.seen.iter().find(|v| v["event"] == name) {
+            Some(v) => v.clone(),
+            None => self.expect_event(name, within),
+        }
+    }
+
     /// Waits until the process reports its connection as `connected`.
     pub fn expect_connected(&mut self) {
         while self.expect_event("connection_state", PATIENCE)["state"] != "connected" {}

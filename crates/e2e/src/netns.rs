@@ -49,8 +49,24 @@ impl Netns {
     /// `numgen random`), both directions alike since everything here goes
     /// over `lo`; TCP (the signaling WebSocket) is untouched.
     pub fn drop_udp(&self, one_in: u32) {
+        self.drop_udp_matching(&[], one_in);
+    }
+
+    /// Drops one UDP packet in `one_in` of those sent to `ip` (say
+    /// `127.0.0.9`: a process that binds its media there has a bad
+    /// downlink, everyone else a clean one).
+    pub fn drop_udp_to(&self, ip: &str, one_in: u32) {
+        self.drop_udp_matching(&["ip", "daddr", ip], one_in);
+    }
+
+    fn drop_udp_matching(&self, matcher: &[&str], one_in: u32) {
         assert!(one_in >= 2, "drop one UDP packet in {one_in}?");
         let modulo = one_in.to_string();
+        let mut rule = vec!["add", "rule", "inet", "loss", "in"];
+        rule.extend(matcher);
+        rule.extend([
+            "meta", "l4proto", "udp", "numgen", "random", "mod", &modulo, "0", "drop",
+        ]);
         for rule in [
             vec!["add", "table", "inet", "loss"],
             vec![
@@ -61,10 +77,7 @@ impl Netns {
                 "in",
                 "{ type filter hook input priority 0; }",
             ],
-            vec![
-                "add", "rule", "inet", "loss", "in", "meta", "l4proto", "udp", "numgen", "random",
-                "mod", &modulo, "0", "drop",
-            ],
+            rule,
         ] {
             let mut args = vec!["netns", "exec", &self.name, "nft"];
             args.extend(rule);

@@ -199,6 +199,8 @@ pub struct ReceivePipeline<K> {
     processor: SharedProcessor,
     config: JitterConfig,
     streams: BTreeMap<u32, JitterBuffer<OpusDecoder>>,
+    /// Per stream, the loudest frame's mean square since [`take_levels`](Self::take_levels).
+    levels: BTreeMap<u32, f32>,
     mix: Vec<f32>,
     frame: Vec<f32>,
 }
@@ -219,6 +221,7 @@ impl<K: AudioSink> ReceivePipeline<K> {
             processor,
             config,
             streams: BTreeMap::new(),
+            levels: BTreeMap::new(),
             mix: vec![0.0; FRAME_SAMPLES],
             frame: vec![0.0; FRAME_SAMPLES],
         }
@@ -252,16 +255,21 @@ impl<K: AudioSink> ReceivePipeline<K> {
     /// Forget a remote stream (participant left).
     pub fn remove_stream(&mut self, stream: u32) {
         self.streams.remove(&stream);
+        self.levels.remove(&stream);
     }
 
     /// Play the next 20 ms: pop every stream, mix, write to the sink.
     pub fn tick(&mut self, now_us: u64) -> Result<()> {
         self.mix.iter_mut().for_each(|s| *s = 0.0);
-        for jb in self.streams.values_mut() {
+        for (stream, jb) in self.streams.iter_mut() {
             jb.pop_into(now_us, &mut self.frame);
+            let mut energy = 0.0;
             for (m, s) in self.mix.iter_mut().zip(&self.frame) {
                 *m += s;
+                energy += s * s;
             }
+            let level = self.levels.entry(*stream).or_insert(0.0);
+            *level = level.max(energy / FRAME_SAMPLES as f32);
         }
         soft_clip(&mut self.mix);
         self.processor
@@ -269,6 +277,22 @@ impl<K: AudioSink> ReceivePipeline<K> {
             .unwrap_or_else(PoisonError::into_inner)
             .process_render(&self.mix);
         self.sink.write_frame(&self.mix)
+    }
+
+    /// How loud each stream was since the last call: the RMS level of its
+    /// loudest 20 ms frame in dBFS (−100 for silence), into `out` (cleared
+    /// first, so a caller can reuse it). Resets the levels.
+    pub fn take_levels(&mut self, out: &mut Vec<(u32, f32)>) {
+        out.clear();
+        for (stream, mean_square) in self.levels.iter_mut() {
+            let db = if *mean_square > 1e-10 {
+                10.0 * mean_square.log10()
+            } else {
+                -100.0
+            };
+            out.push((*stream, db));
+            *mean_square = 0.0;
+        }
     }
 
     /// Jitter-buffer figures per stream.

@@ -144,7 +144,21 @@ impl DeviceAddr {
             device_id: device_id.into(),
         }
     }
+
+    /// The address the server's group-call forwarder uses in `signal`
+    /// messages: `@server/forwarder` (no user id can start with `@`).
+    pub fn forwarder() -> Self {
+        Self::new(FORWARDER_USER, "forwarder")
+    }
+
+    /// Whether this is [`DeviceAddr::forwarder`].
+    pub fn is_forwarder(&self) -> bool {
+        self.user_id == FORWARDER_USER
+    }
 }
+
+/// The user part of [`DeviceAddr::forwarder`].
+const FORWARDER_USER: &str = "@server";
 
 impl std::fmt::Display for DeviceAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -12,10 +12,15 @@
 //! - [`machine`]: [`Switchboard`], the sans-IO call state machine that owns
 //!   every rule (ringing, busy, ring timeout, multi-device, glare, groups,
 //!   reconnect grace, authorization). The server drives it.
+//! - [`signal`]: [`SignalMessage`], the media negotiation (SDP, ICE
+//!   candidates) carried inside `signal` messages, shared by clients and the
+//!   server's group-call forwarder.
 pub mod call;
 pub mod machine;
+pub mod signal;
 pub mod wire;
 
 pub use call::*;
-pub use machine::{Action, CallError, CallRequest, Config, Receiver, Switchboard};
+pub use machine::{Action, CallError, CallRequest, Config, ForwarderAction, Receiver, Switchboard};
+pub use signal::SignalMessage;
 pub use wire::*;

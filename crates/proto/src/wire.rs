@@ -70,16 +70,29 @@ pub enum ClientMessage {
         /// The call.
         session_id: SessionId,
     },
-    /// Media negotiation (SDP offer/answer, ICE candidates) for another
-    /// participant of the same ongoing call. The server relays `data` as is.
+    /// Tell the other participants this device muted (or unmuted) its
+    /// microphone. Answered with `call_reply`.
+    SetMuted {
+        /// Request id.
+        id: RequestId,
+        /// The call.
+        session_id: SessionId,
+        /// Muted now.
+        muted: bool,
+    },
+    /// Media negotiation (SDP offer/answer, ICE candidates, a
+    /// [`SignalMessage`](crate::SignalMessage)) for another participant of
+    /// the same ongoing call, relayed as is; in a group call, for the
+    /// server's forwarder.
     Signal {
         /// Optional request id; only errors are answered.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         /// The call.
         session_id: SessionId,
-        /// The participant device to deliver to; in a 1:1 call it may be
-        /// omitted and means "the other party".
+        /// The participant device to deliver to. Omitted: in a 1:1 call,
+        /// the other party; in a group call, the forwarder (as is
+        /// `@server/forwarder`, the address its own signals come from).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<DeviceAddr>,
         /// Opaque negotiation payload.
@@ -106,6 +119,7 @@ impl ClientMessage {
             | ClientMessage::RejectCall { id, .. }
             | ClientMessage::EndCall { id, .. }
             | ClientMessage::JoinCall { id, .. }
+            | ClientMessage::SetMuted { id, .. }
             | ClientMessage::SubscribePresence { id }
             | ClientMessage::Ping { id } => Some(*id),
             ClientMessage::Signal { id, .. } => *id,
@@ -274,6 +288,16 @@ pub enum ServerMessage {
         /// Why.
         reason: LeaveReason,
     },
+    /// Another participant muted or unmuted its microphone (also sent on
+    /// joining, for each participant already muted).
+    ParticipantMuted {
+        /// The call.
+        session_id: SessionId,
+        /// Who.
+        participant: DeviceAddr,
+        /// Muted now.
+        muted: bool,
+    },
     /// A group member declined (or was busy).
     ParticipantDeclined {
         /// The call.
@@ -302,7 +326,8 @@ pub enum ServerMessage {
         /// The call as it now stands.
         call: Call,
     },
-    /// Negotiation relayed from another participant.
+    /// Negotiation relayed from another participant (in a group call, from
+    /// the forwarder, `@server/forwarder`).
     Signal {
         /// The call.
         session_id: SessionId,

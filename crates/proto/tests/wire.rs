@@ -70,6 +70,11 @@ fn client_messages() -> Vec<ClientMessage> {
             to: Some(DeviceAddr::new("bob", "desk")),
             data: serde_json::json!({"kind": "offer", "sdp": "v=0..."}),
         },
+        ClientMessage::SetMuted {
+            id: 8,
+            session_id: sid(),
+            muted: true,
+        },
         ClientMessage::SubscribePresence { id: 6 },
         ClientMessage::Ping { id: 7 },
     ]
@@ -128,6 +133,11 @@ fn server_messages() -> Vec<ServerMessage> {
             session_id: sid(),
             participant: bob.clone(),
             reason: LeaveReason::ConnectionLost,
+        },
+        ServerMessage::ParticipantMuted {
+            session_id: sid(),
+            participant: bob.clone(),
+            muted: true,
         },
         ServerMessage::ParticipantDeclined {
             session_id: sid(),

@@ -75,6 +75,14 @@ struct ServeArgs {
     /// Lifetime of TURN credentials (e.g. 12h, 30m, 3600).
     #[arg(long, value_parser = parse_duration, default_value = "12h")]
     turn_ttl: Duration,
+    /// Local UDP address the group-call forwarder's media connections bind
+    /// (repeatable; port 0 picks free ports; a wildcard means every
+    /// non-loopback interface, so name loopback too if clients are local).
+    #[arg(long = "media-udp", default_values_t = ["0.0.0.0:0".to_string(), "127.0.0.1:0".to_string()])]
+    media_udp: Vec<String>,
+    /// No group-call forwarder: group calls ring and connect without media.
+    #[arg(long)]
+    no_forwarder: bool,
     /// PEM certificate chain; serves https/wss (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -236,6 +244,10 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections,
         turn,
+        forwarder: (!args.no_forwarder).then(|| softphone_forwarder::ForwarderConfig {
+            udp_addrs: args.media_udp.clone(),
+            ..Default::default()
+        }),
         ..ServerConfig::default()
     })
 }

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// STUN/TURN servers handed to clients.
     pub turn: TurnConfig,
+    /// The group-call forwarder's sockets; `None`: group calls ring and
+    /// connect but carry no media.
+    pub forwarder: Option<softphone_forwarder::ForwarderConfig>,
     /// On shutdown, how long to wait for sockets to close and the call log
     /// to be written before giving up on them.
     pub shutdown_timeout: Duration,
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             token_ttl: DEFAULT_TOKEN_TTL,
             turn: TurnConfig::default(),
+            forwarder: Some(softphone_forwarder::ForwarderConfig::default()),
             shutdown_timeout: Duration::from_secs(5),
         }
     }

@@ -6,7 +6,8 @@
 //! still under the lock, carries out every action the machine emits, in
 //! order: messages go into the devices' outbound queues (`try_send`, never
 //! awaited), call-log rows go to the [writer](crate::store::writer) (never
-//! awaited), presence goes to subscribed connections, ICE servers are minted.
+//! awaited), presence goes to subscribed connections, ICE servers are minted,
+//! group-call media changes go to the forwarder (a channel, never awaited).
 //! Nothing under the lock awaits, so a slow disk or a slow socket never
 //! holds up call routing; and because actions are queued under the lock, two
 //! inputs' messages never interleave. A request's reply is queued before its
@@ -24,6 +25,7 @@ use crate::store::now_ms;
 use crate::store::writer::CallLogWriter;
 use crate::turn::TurnConfig;
 use axum::extract::ws::Utf8Bytes;
+use softphone_forwarder::{Forwarder, Outgoing};
 use softphone_proto::{
     Action, Call, CallError, DeviceAddr, ErrorCode, Millis, PresenceStatus, RequestId,
     ServerMessage, Switchboard, UserPresence, PROTOCOL_VERSION,
@@ -105,6 +107,7 @@ pub struct Hub {
     wake: Notify,
     writer: CallLogWriter,
     turn: TurnConfig,
+    forwarder: Option<Forwarder>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -114,8 +117,14 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A hub with an empty switchboard.
-    pub fn new(config: softphone_proto::Config, writer: CallLogWriter, turn: TurnConfig) -> Self {
+    /// A hub with an empty switchboard. Group calls' media goes through
+    /// `forwarder` (none: group calls carry no media).
+    pub fn new(
+        config: softphone_proto::Config,
+        writer: CallLogWriter,
+        turn: TurnConfig,
+        forwarder: Option<Forwarder>,
+    ) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 switchboard: Switchboard::new(config),
@@ -127,6 +136,31 @@ impl Hub {
             wake: Notify::new(),
             writer,
             turn,
+            forwarder,
+        }
+    }
+
+    /// Delivers what the forwarder says to a member, as a `signal` from
+    /// `@server/forwarder` (if the member is still connected).
+    pub fn from_forwarder(&self, out: Outgoing) {
+        let guard = self.lock();
+        let message = ServerMessage::Signal {
+            session_id: out.session_id,
+            from: DeviceAddr::forwarder(),
+            data: out.data,
+        };
+        deliver(&guard.conns, &out.to, &message);
+    }
+
+    /// The forwarder's figures (none without one).
+    pub fn forwarder_stats(&self) -> Option<softphone_forwarder::ForwarderStats> {
+        self.forwarder.as_ref().map(Forwarder::stats)
+    }
+
+    /// Stops the forwarder's connections (after [`Hub::shutdown`]).
+    pub async fn stop_forwarder(&self) {
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.shutdown().await;
         }
     }
 
@@ -384,6 +418,10 @@ impl Hub {
                         }
                     }
                 }
+                Action::Forwarder(action) => match &self.forwarder {
+                    Some(forwarder) => forwarder.handle(action),
+                    None => tracing::debug!(?action, "no forwarder: group media is off"),
+                },
                 Action::IceServers { to, session_id } => {
                     let servers = self.turn.ice_servers(&to.user_id, now / 1000);
                     deliver(

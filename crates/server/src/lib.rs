@@ -1,5 +1,6 @@
 //! The softphone's signaling server: sign-in, users and groups, call routing
-//! over WebSockets, the call log, and TURN credentials.
+//! over WebSockets, the call log, TURN credentials, and the forwarder that
+//! carries group calls' media.
 //!
 //! The server decides no call rule itself. Every rule (ringing, busy, ring
 //! timeout, multi-device, glare, groups, reconnect grace, who may do what)
@@ -21,6 +22,9 @@
 //!   batching call-log writer.
 //! - [`auth`]: argon2 passwords, tokens, bearer auth, login throttling.
 //! - [`turn`]: STUN/TURN servers with coturn REST credentials.
+//! - group-call media: `softphone-forwarder`, driven by the hub with the
+//!   switchboard's `Forwarder` actions; what it says to members goes out
+//!   as `signal`s from `@server/forwarder`.
 //! - [`tls`]: optional rustls (ring) serving.
 //! - [`config`]: run-time settings and their parsers.
 //! - [`error`]: [`Error`] for the library, [`AppError`] for HTTP answers.
@@ -94,11 +98,24 @@ impl AppState {
             tracing::warn!(finished, "finished calls left live by an earlier stop");
         }
         let (writer, _task) = CallLogWriter::spawn(store.clone());
+        let (outbox, mut from_forwarder) = tokio::sync::mpsc::unbounded_channel();
+        let forwarder = config
+            .forwarder
+            .clone()
+            .map(|c| softphone_forwarder::Forwarder::spawn(c, outbox));
         let hub = Arc::new(Hub::new(
             config.switchboard.clone(),
             writer.clone(),
             config.turn.clone(),
+            forwarder,
         ));
+        let weak = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            while let Some(out) = from_forwarder.recv().await {
+                let Some(hub) = weak.upgrade() else { return };
+                hub.from_forwarder(out);
+            }
+        });
         Ok(Arc::new(Self {
             store,
             hub,

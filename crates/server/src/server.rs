@@ -173,6 +173,7 @@ where
         serving.abort();
     }
     timer.abort();
+    state.hub.stop_forwarder().await;
     state.writer.close().await;
     state.store.close().await;
     tracing::info!("stopped");

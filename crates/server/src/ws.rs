@@ -381,6 +381,15 @@ async fn handle_text(ctx: &Ctx, text: &str) {
                 sb.join(now, addr, &session_id)
             });
         }
+        ClientMessage::SetMuted {
+            id,
+            session_id,
+            muted,
+        } => {
+            hub.call_request(addr, generation, id, |sb, now| {
+                sb.set_muted(now, addr, &session_id, muted)
+            });
+        }
         ClientMessage::Signal {
             id,
             session_id,

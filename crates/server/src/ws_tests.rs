@@ -89,6 +89,7 @@ async fn setup() -> (Arc<Hub>, Store, tempfile::TempDir) {
         softphone_proto::Config::default(),
         writer,
         TurnConfig::default(),
+        None,
     ));
     (hub, store, dir)
 }

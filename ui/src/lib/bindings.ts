@@ -196,7 +196,27 @@ session_id: string,
 /**
  * Who.
  */
-user_id: string, } | { "type": "presence", 
+user_id: string, } | { "type": "participant_muted", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * Who.
+ */
+user_id: string, 
+/**
+ * Muted now.
+ */
+muted: boolean, } | { "type": "speakers", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * User ids, the active speaker first (empty: nobody).
+ */
+speaking: Array<string>, } | { "type": "presence", 
 /**
  * Who.
  */

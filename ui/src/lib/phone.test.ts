@@ -307,3 +307,21 @@ describe("presence, connection and the missed-call badge", () => {
     expect(get(phone.state).seenMissedAt).toBe(1_000);
   });
 });
+
+describe("group call participants", () => {
+  it("shows who is muted and who speaks, and forgets those who leave", async () => {
+    const phone = await signedInPhone();
+    const group = { ...ringing, receiver_type: "group" as const, receiver: "team", participants: ["alice", "carol"] };
+    await send({ type: "incoming_call", call: group, caller_name: "Alice" });
+    await send({ type: "participant_muted", session_id: "s1", user_id: "carol", muted: true });
+    await send({ type: "participant_muted", session_id: "other", user_id: "alice", muted: true });
+    await send({ type: "speakers", session_id: "s1", speaking: ["alice", "carol"] });
+    await flush();
+    expect(get(phone.state).call).toMatchObject({ mutedPeers: ["carol"], speaking: ["alice", "carol"] });
+    await send({ type: "participant_muted", session_id: "s1", user_id: "carol", muted: false });
+    await send({ type: "participant_muted", session_id: "s1", user_id: "alice", muted: true });
+    await send({ type: "participant_left", session_id: "s1", user_id: "alice" });
+    await flush();
+    expect(get(phone.state).call).toMatchObject({ mutedPeers: [], speaking: ["carol"] });
+  });
+});

@@ -35,6 +35,10 @@ export interface CallView {
   mediaError: string | null;
   /** Microphone and speaker peaks (0–1), while the audio runs. */
   levels: { mic: number; speaker: number } | null;
+  /** Others in the call whose microphone is muted (user ids). */
+  mutedPeers: string[];
+  /** Who speaks now in a group call, the active speaker first (user ids). */
+  speaking: string[];
 }
 
 export interface PhoneState {
@@ -66,7 +70,19 @@ export const DEFAULT_AUDIO: AudioSettings = {
 };
 
 function newView(stage: CallView["stage"], call: UiCall, peerName: string): CallView {
-  return { stage, call, peerName, startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null };
+  return {
+    stage,
+    call,
+    peerName,
+    startedAt: null,
+    muted: false,
+    media: "connecting",
+    stats: null,
+    mediaError: null,
+    levels: null,
+    mutedPeers: [],
+    speaking: [],
+  };
 }
 
 export class Phone {
@@ -338,8 +354,23 @@ export class Phone {
         return;
       case "participant_left":
         if (c?.call.session_id === ev.session_id) {
-          this.show({ ...c, call: { ...c.call, participants: c.call.participants.filter((u) => u !== ev.user_id) } });
+          const gone = (u: string) => u !== ev.user_id;
+          this.show({
+            ...c,
+            call: { ...c.call, participants: c.call.participants.filter(gone) },
+            mutedPeers: c.mutedPeers.filter(gone),
+            speaking: c.speaking.filter(gone),
+          });
         }
+        return;
+      case "participant_muted":
+        if (c?.call.session_id === ev.session_id) {
+          const others = c.mutedPeers.filter((u) => u !== ev.user_id);
+          this.show({ ...c, mutedPeers: ev.muted ? [...others, ev.user_id] : others });
+        }
+        return;
+      case "speakers":
+        if (c?.call.session_id === ev.session_id) this.show({ ...c, speaking: ev.speaking });
         return;
       case "presence":
         this.state.update((s) => ({

@@ -3,7 +3,7 @@ import { actionFor } from "./shortcuts";
 import type { CallView } from "./phone";
 import { mkCall } from "./fixtures";
 
-const view = (stage: CallView["stage"]): CallView => ({ stage, call: mkCall(), peerName: "Alice", startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null });
+const view = (stage: CallView["stage"]): CallView => ({ stage, call: mkCall(), peerName: "Alice", startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null, mutedPeers: [], speaking: [] });
 const key = (k: string, ctrl = false) => ({ key: k, ctrlKey: ctrl });
 
 describe("shortcuts", () => {

@@ -41,6 +41,10 @@ pub struct MediaArgs {
     /// policy `relay`), for example to check a TURN set-up.
     #[arg(long)]
     pub relay_only: bool,
+    /// Local UDP address for the media (repeatable; port 0 picks a free
+    /// one). Default: every interface, plus loopback.
+    #[arg(long = "media-addr", value_name = "IP:PORT")]
+    pub media_addrs: Vec<String>,
     /// Append the wall-clock time (unix µs) of every 20 ms frame the
     /// source gives and the sink takes to this file, one line each
     /// (`source|sink INDEX UNIX_US`), for measuring mouth-to-ear latency.
@@ -121,6 +125,9 @@ impl MediaArgs {
             })
         });
         config.relay_only = self.relay_only;
+        if !self.media_addrs.is_empty() {
+            config.udp_addrs = self.media_addrs.clone();
+        }
         Ok(config)
     }
 }

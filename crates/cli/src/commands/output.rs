@@ -165,6 +165,23 @@ pub fn event_json(event: &CallEvent) -> Value {
             "device_id": device_id,
             "failure": failure,
         })),
+        CallEvent::ParticipantMuted {
+            session_id,
+            participant,
+            muted,
+        } => {
+            let mut f = participant_fields("participant_muted", session_id, participant);
+            f.insert("muted".into(), json!(muted));
+            f
+        }
+        CallEvent::ActiveSpeakers {
+            session_id,
+            speakers,
+        } => object(json!({
+            "event": "active_speakers",
+            "session_id": session_id,
+            "speakers": speakers,
+        })),
         other => object(json!({ "event": "unknown", "debug": format!("{other:?}") })),
     };
     // Every shape above starts with `event`; extras go after the call's fields.

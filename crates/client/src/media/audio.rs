@@ -205,6 +205,16 @@ pub(crate) struct PlayoutState {
     pub first_audio: Mutex<Option<Instant>>,
     /// The sink failed; nothing is played until a `Sink` brings another.
     pub failure: FailureSlot,
+    /// Per stream, its loudest frame (dBFS) since the session last took
+    /// them; refreshed every [`LEVELS_EVERY`] frames.
+    pub levels: Mutex<Vec<(u32, f32)>>,
+}
+
+impl PlayoutState {
+    /// The levels since the last call (each stream's loudest frame, dBFS).
+    pub(crate) fn take_levels(&self) -> Vec<(u32, f32)> {
+        std::mem::take(&mut *self.levels.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// The playout thread.
@@ -219,6 +229,8 @@ pub(crate) struct PlayoutThread {
 
 /// Frames between two refreshes of [`PlayoutState::streams`].
 const STATS_EVERY: u32 = 25;
+/// Frames between two refreshes of [`PlayoutState::levels`] (100 ms).
+const LEVELS_EVERY: u32 = 5;
 /// 20 ms.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -284,6 +296,7 @@ fn run_playout(
     let mut next = Instant::now();
     let mut ticks: u32 = 0;
     let mut heard = false;
+    let mut levels = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         while let Ok(input) = packets.try_recv() {
             match input {
@@ -319,6 +332,13 @@ fn run_playout(
             );
         }
         ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(LEVELS_EVERY) {
+            pipeline.take_levels(&mut levels);
+            merge_levels(
+                &mut state.levels.lock().unwrap_or_else(|p| p.into_inner()),
+                &levels,
+            );
+        }
         if !heard || ticks.is_multiple_of(STATS_EVERY) {
             let streams = pipeline.stats();
             // A packet has left a jitter buffer: a frame was decoded and played.
@@ -340,4 +360,27 @@ fn run_playout(
         }
     }
     *state.streams.lock().unwrap_or_else(|p| p.into_inner()) = pipeline.stats();
+}
+
+/// Keeps, per stream, the louder of what was kept and what is new.
+fn merge_levels(kept: &mut Vec<(u32, f32)>, new: &[(u32, f32)]) {
+    for &(stream, db) in new {
+        match kept.iter_mut().find(|(s, _)| *s == stream) {
+            Some(entry) => entry.1 = entry.1.max(db),
+            None => kept.push((stream, db)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_levels;
+
+    #[test]
+    fn merged_levels_keep_the_loudest() {
+        let mut kept = vec![(1, -30.0)];
+        merge_levels(&mut kept, &[(1, -50.0), (2, -20.0)]);
+        merge_levels(&mut kept, &[(1, -10.0)]);
+        assert_eq!(kept, vec![(1, -10.0), (2, -20.0)]);
+    }
 }

@@ -50,8 +50,14 @@
 //!   applied to the running connection (webrtc 0.21 has no
 //!   `setConfiguration`); the old ones last their TTL (a day by default).
 //!
-//! Group calls get no peer-to-peer media: they will go through the server's
-//! forwarder (a later issue).
+//! - **Group calls** go through the server's forwarder: one connection to
+//!   it, which offers (a receive section for our audio, a send section per
+//!   other participant, whose stream id names them) and offers again as
+//!   people come and go or after a reconnect; we only answer. Each
+//!   participant's audio has its own jitter buffer; the mix is played and is
+//!   the echo canceller's far-end reference. Their levels give
+//!   [`CallEvent::ActiveSpeakers`](crate::CallEvent::ActiveSpeakers)
+//!   (`speakers.rs`).
 
 mod adapt;
 mod audio;
@@ -60,11 +66,11 @@ mod peer;
 mod rtcp;
 mod rtp;
 mod session;
-mod signal;
+mod speakers;
 mod stats;
 
-pub use signal::SignalMessage;
 pub use softphone_media::{AudioSink, AudioSource, EncoderConfig, MediaError};
+pub use softphone_proto::SignalMessage;
 pub use stats::MediaStats;
 
 use crate::client::{Client, WeakClient};
@@ -184,9 +190,14 @@ pub struct MediaHandle {
 impl MediaHandle {
     /// Mutes (`true`) or unmutes the microphone of the call in progress and
     /// of the calls after it, whatever device it is: a microphone that
-    /// replaces a failed one, or one switched to, stays as muted.
+    /// replaces a failed one, or one switched to, stays as muted. The other
+    /// participants of the call in progress are told
+    /// ([`CallEvent::ParticipantMuted`](crate::CallEvent::ParticipantMuted)).
     pub fn set_muted(&self, muted: bool) {
-        self.mute.set_muted(muted);
+        if self.mute.is_muted() != muted {
+            self.mute.set_muted(muted);
+            let _ = self.manager.send(ToManager::Muted(muted));
+        }
     }
 
     /// Whether the microphone is muted.
@@ -278,6 +289,8 @@ enum ToManager {
         sid: String,
     },
     Shutdown(oneshot::Sender<()>),
+    /// The microphone was muted or unmuted: tell the call.
+    Muted(bool),
     SwitchDevice {
         input: bool,
         device_id: Option<String>,
@@ -349,6 +362,15 @@ impl Manager {
                     }
                     self.early.remove(&sid);
                 }
+                ToManager::Muted(muted) => {
+                    let client = self.client.upgrade();
+                    let call = client.as_ref().and_then(|c| c.active_call());
+                    if let (Some(client), Some(call)) = (client, call) {
+                        if self.sessions.contains_key(&call.session_id) {
+                            tell_mute(&client, &call.session_id, muted);
+                        }
+                    }
+                }
                 ToManager::Done { sid } => {
                     self.sessions.remove(&sid);
                     self.early.remove(&sid);
@@ -389,8 +411,8 @@ impl Manager {
         }
     }
 
-    /// Starts the session of call `sid` if this device is in it, it is a
-    /// 1:1 call and none runs yet.
+    /// Starts the session of call `sid` if this device is in it and none
+    /// runs yet.
     fn start(&mut self, sid: String, servers: Vec<IceServer>) {
         if let Some((tx, _)) = self.sessions.get(&sid) {
             // Sent again after this device reconnected inside the grace period.
@@ -403,12 +425,16 @@ impl Manager {
         let Some(call) = client.active_call().filter(|c| c.session_id == sid) else {
             return;
         };
-        if call.status != CallStatus::Ongoing || call.receiver_type != ReceiverType::User {
+        if call.status != CallStatus::Ongoing {
             return;
         }
-        let offerer = client
-            .session()
-            .is_some_and(|s| s.user_id == call.initiator);
+        // 1:1: the caller offers. Group: the server's forwarder offers to
+        // every participant.
+        let group = call.receiver_type == ReceiverType::Group;
+        let offerer = !group
+            && client
+                .session()
+                .is_some_and(|s| s.user_id == call.initiator);
         let accepted = Instant::now();
         let (tx, inbound) = mpsc::unbounded_channel();
         for (from, data) in self.early.remove(&sid).unwrap_or_default() {
@@ -421,9 +447,13 @@ impl Manager {
         let done_sid = sid.clone();
         let join = match (self.devices)(&call) {
             Ok(devices) => {
+                if self.settings.mute.is_muted() {
+                    tell_mute(&client, &sid, true);
+                }
                 let params = Params {
                     session_id: sid.clone(),
                     offerer,
+                    group,
                     ice_servers: servers,
                     devices,
                     settings: self.settings.clone(),
@@ -444,4 +474,14 @@ impl Manager {
         };
         self.sessions.insert(sid, (tx, join));
     }
+}
+
+/// Tells the call's other participants about a mute, in the background.
+fn tell_mute(client: &Client, sid: &str, muted: bool) {
+    let (client, sid) = (client.clone(), sid.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = client.set_muted(&sid, muted).await {
+            tracing::debug!("could not tell call {sid} about the mute: {e}");
+        }
+    });
 }

@@ -7,7 +7,6 @@
 //!   hands the frames to the playout thread under the packet's SSRC.
 
 use super::audio::{Payload, SendControl, ToPlayout};
-use super::peer::{OPUS_PT, RED_MIME};
 use super::stats::Counters;
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -15,7 +14,10 @@ use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp::packet::Packet as RtpPacket;
 use softphone_media::red::{parse_red, RedEncoder};
 use softphone_media::{MediaClock, Packet, FRAME_SAMPLES};
-use std::sync::Arc;
+use softphone_proto::DeviceAddr;
+use softphone_rtc::{OPUS_PT, RED_MIME};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -85,14 +87,19 @@ pub(crate) fn spawn_out(
     });
 }
 
+/// Whose audio each remote stream (SSRC) is, in a group call.
+pub(crate) type StreamOwners = Arc<Mutex<HashMap<u32, DeviceAddr>>>;
+
 /// Reads a remote track's packets into the playout thread (`input`), under
-/// the packets' SSRC: one jitter buffer per remote stream.
+/// the packets' SSRC: one jitter buffer per remote stream. With an `owner`
+/// (group calls), its streams are listed as that participant's.
 pub(crate) fn spawn_in(
     track: Arc<dyn TrackRemote>,
     red_pt: Option<u8>,
     input: std::sync::mpsc::Sender<ToPlayout>,
     clock: MediaClock,
     counters: Arc<Counters>,
+    owner: Option<(DeviceAddr, StreamOwners)>,
 ) {
     tokio::spawn(async move {
         let mut streams = Vec::new();
@@ -103,6 +110,9 @@ pub(crate) fn spawn_in(
                     let stream = rtp.header.ssrc;
                     if !streams.contains(&stream) {
                         streams.push(stream);
+                        if let Some((who, owners)) = &owner {
+                            lock(owners).insert(stream, who.clone());
+                        }
                     }
                     let Some((packet, copies)) = unpack(&rtp, red_pt) else {
                         tracing::debug!("dropping a malformed RED packet from {stream:#x}");
@@ -125,8 +135,15 @@ pub(crate) fn spawn_in(
         }
         for stream in streams {
             let _ = input.send(ToPlayout::Remove(stream));
+            if let Some((_, owners)) = &owner {
+                lock(owners).remove(&stream);
+            }
         }
     });
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The packet's own frame and, for RED, the copies of earlier frames it

@@ -140,3 +140,45 @@ fn devices_can_be_swapped_mid_call() {
     rx.tick(FRAME_US).unwrap();
     rx.remove_stream(1);
 }
+
+#[test]
+fn levels_say_which_stream_is_loud() {
+    let loud = frames(tone_sender(700.0, 0.6));
+    // A tone at 0.4 amplitude vs digital silence.
+    let quiet = {
+        let src = WavFileSource::from_samples(vec![0.0; 48_000 * 6 / 10], Pacing::Unpaced);
+        frames(SendPipeline::new(src, shared(PassThrough), EncoderConfig::default()).unwrap())
+    };
+    let mut rx = ReceivePipeline::new(
+        VecSink::default(),
+        shared(PassThrough),
+        JitterConfig::default(),
+    );
+    let mut levels = Vec::new();
+    for (i, (a, b)) in loud.iter().zip(&quiet).enumerate() {
+        let now = i as u64 * FRAME_US;
+        for (id, f) in [(1, a), (2, b)] {
+            let p = Packet {
+                seq: f.seq,
+                timestamp: f.timestamp,
+                payload: f.payload.clone(),
+            };
+            rx.push(id, p, now).unwrap();
+        }
+        rx.tick(now + 20_000).unwrap();
+    }
+    rx.take_levels(&mut levels);
+    assert_eq!(levels.len(), 2);
+    let (tone, silence) = (levels[0].1, levels[1].1);
+    // A 0.4 sine has an RMS of 0.28: −11 dBFS.
+    assert!((-14.0..-8.0).contains(&tone), "{levels:?}");
+    assert!(silence < -60.0, "{levels:?}");
+    rx.take_levels(&mut levels);
+    assert!(
+        levels.iter().all(|(_, db)| *db <= -100.0),
+        "reset: {levels:?}"
+    );
+    rx.remove_stream(1);
+    rx.take_levels(&mut levels);
+    assert_eq!(levels.len(), 1, "a removed stream has no level");
+}

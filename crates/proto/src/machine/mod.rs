@@ -138,6 +138,50 @@ pub enum Action {
         /// The call they are for.
         session_id: SessionId,
     },
+    /// Tell the group-call forwarder (the server's media relay).
+    Forwarder(ForwarderAction),
+}
+
+/// What the group-call forwarder must hear. Group media goes through it:
+/// each participant device has one media connection to the forwarder, which
+/// sends it everyone else's audio. The machine decides who is in; the
+/// forwarder only carries media for the devices it was told joined.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForwarderAction {
+    /// `participant` entered the ongoing group call (it was just sent its
+    /// ICE servers): connect it and forward the others to it and it to them.
+    Join {
+        /// The call.
+        session_id: SessionId,
+        /// Who.
+        participant: DeviceAddr,
+        /// Audio or video.
+        call_type: CallType,
+    },
+    /// `participant` left the call (hung up, lost beyond grace, call over):
+    /// close its connection and stop forwarding it.
+    Leave {
+        /// The call.
+        session_id: SessionId,
+        /// Who.
+        participant: DeviceAddr,
+    },
+    /// `participant` came back inside the grace period: restart ICE with it.
+    Restart {
+        /// The call.
+        session_id: SessionId,
+        /// Who.
+        participant: DeviceAddr,
+    },
+    /// Media negotiation from `from` to the forwarder.
+    Signal {
+        /// The call.
+        session_id: SessionId,
+        /// The sending participant.
+        from: DeviceAddr,
+        /// The payload, as sent (normally a [`SignalMessage`](crate::SignalMessage)).
+        data: serde_json::Value,
+    },
 }
 
 /// A call that has not reached a final status.
@@ -151,6 +195,8 @@ struct LiveCall {
     ringing: BTreeSet<DeviceAddr>,
     /// Participant devices whose connection dropped, with their grace deadline.
     grace: BTreeMap<DeviceAddr, Millis>,
+    /// Participant devices that muted their microphone.
+    muted: BTreeSet<DeviceAddr>,
 }
 
 /// What is remembered of a finished call.

@@ -1,9 +1,12 @@
-//! The requests a device makes: initiate, accept, reject, end, join, signal.
+//! The requests a device makes: initiate, accept, reject, end, join, signal,
+//! mute.
 //! Each either succeeds (returning the call as it now stands, with actions
 //! queued) or fails with a [`CallError`] and changes nothing.
 
 use super::rules::Finish;
-use super::{CallError, CallRequest, LiveCall, Receiver, Switchboard, MIN_RING_TIMEOUT_MS};
+use super::{
+    CallError, CallRequest, ForwarderAction, LiveCall, Receiver, Switchboard, MIN_RING_TIMEOUT_MS,
+};
 use crate::call::{
     Call, CallStatus, CancelReason, DeviceAddr, EndReason, Invitee, LeaveReason, Millis,
     ReceiverType, Response, SessionId, UserId,
@@ -107,6 +110,7 @@ impl Switchboard {
                 ring_deadline: now + timeout,
                 ringing: BTreeSet::new(),
                 grace: BTreeMap::new(),
+                muted: BTreeSet::new(),
             },
         );
         self.add_participant(now, &session_id, from);
@@ -341,13 +345,27 @@ impl Switchboard {
             ));
         }
         let target = match to {
-            Some(to) => to,
+            Some(to) if !to.is_forwarder() => to,
             None if call.receiver_type == ReceiverType::User => call
                 .active_participants()
                 .map(|p| p.addr())
                 .find(|a| a != from)
                 .ok_or_else(|| CallError::state("nobody else is in the call"))?,
-            None => return Err(CallError::state("a group call signal needs a `to` device")),
+            _ if call.receiver_type == ReceiverType::User => {
+                return Err(CallError::state(
+                    "1:1 calls are peer to peer; there is no forwarder to signal",
+                ))
+            }
+            // Group media goes through the forwarder.
+            _ => {
+                self.actions
+                    .push_back(super::Action::Forwarder(ForwarderAction::Signal {
+                        session_id: session_id.to_owned(),
+                        from: from.clone(),
+                        data,
+                    }));
+                return Ok(());
+            }
         };
         if &target == from || !call.active_participants().any(|p| p.addr() == target) {
             return Err(CallError::state(format!("{target} is not in this call")));
@@ -361,6 +379,41 @@ impl Switchboard {
             },
         );
         Ok(())
+    }
+
+    /// Records that `from` muted (or unmuted) its microphone in the call and
+    /// tells the other participants; devices that join later are told too.
+    pub fn set_muted(
+        &mut self,
+        _now: Millis,
+        from: &DeviceAddr,
+        session_id: &str,
+        muted: bool,
+    ) -> Result<Call, CallError> {
+        let live = self.lookup(session_id, &from.user_id)?;
+        if !live.call.active_participants().any(|p| &p.addr() == from) {
+            return Err(CallError::state("this device is not in the call"));
+        }
+        let Some(live) = self.calls.get_mut(session_id) else {
+            return Err(CallError::UnknownCall(session_id.to_owned()));
+        };
+        let changed = if muted {
+            live.muted.insert(from.clone())
+        } else {
+            live.muted.remove(from)
+        };
+        if changed {
+            self.send_to_participants(
+                session_id,
+                Some(from),
+                ServerMessage::ParticipantMuted {
+                    session_id: session_id.to_owned(),
+                    participant: from.clone(),
+                    muted,
+                },
+            );
+        }
+        self.snapshot(session_id)
     }
 
     // ---- helpers ---------------------------------------------------------
@@ -448,14 +501,47 @@ impl Switchboard {
         } else {
             vec![by.clone()]
         };
+        let group = call.receiver_type == ReceiverType::Group;
         for to in ice_for {
             self.actions.push_back(super::Action::IceServers {
-                to,
+                to: to.clone(),
                 session_id: sid.to_owned(),
             });
+            if group {
+                self.actions
+                    .push_back(super::Action::Forwarder(ForwarderAction::Join {
+                        session_id: sid.to_owned(),
+                        participant: to,
+                        call_type: call.call_type,
+                    }));
+            }
         }
+        self.tell_mutes(sid, by);
         self.record(sid);
         call
+    }
+
+    /// Tells `joiner` which of the others have their microphone muted.
+    fn tell_mutes(&mut self, sid: &str, joiner: &DeviceAddr) {
+        let Some(live) = self.calls.get(sid) else {
+            return;
+        };
+        let muted: Vec<DeviceAddr> = live
+            .muted
+            .iter()
+            .filter(|d| *d != joiner)
+            .cloned()
+            .collect();
+        for participant in muted {
+            self.send(
+                joiner,
+                ServerMessage::ParticipantMuted {
+                    session_id: sid.to_owned(),
+                    participant,
+                    muted: true,
+                },
+            );
+        }
     }
 
     /// An invitee declines: their devices stop ringing; a 1:1 call finishes,

@@ -1,7 +1,7 @@
 //! Transitions shared by requests and timers: ringing, joining, leaving,
 //! finishing a call, grace and ring expiry, and the invariants they keep.
 
-use super::{Finished, LiveCall, Switchboard};
+use super::{Finished, ForwarderAction, LiveCall, Switchboard};
 use crate::call::{
     CallStatus, CancelReason, DeviceAddr, EndReason, LeaveReason, Millis, Participant,
     ReceiverType, Response,
@@ -99,6 +99,14 @@ impl Switchboard {
             }
         }
         live.grace.remove(device);
+        live.muted.remove(device);
+        if live.call.receiver_type == ReceiverType::Group && live.call.answered_at.is_some() {
+            self.actions
+                .push_back(super::Action::Forwarder(ForwarderAction::Leave {
+                    session_id: sid.to_owned(),
+                    participant: device.clone(),
+                }));
+        }
         if self.device_call.get(device).map(String::as_str) == Some(sid) {
             self.device_call.remove(device);
         }
@@ -263,15 +271,23 @@ impl Switchboard {
             // A replacement connection of a device that never dropped.
             return;
         }
-        if self
+        if let Some(live) = self
             .calls
             .get(sid)
-            .is_some_and(|l| l.call.status == CallStatus::Ongoing)
+            .filter(|l| l.call.status == CallStatus::Ongoing)
         {
+            let group = live.call.receiver_type == ReceiverType::Group;
             self.actions.push_back(super::Action::IceServers {
                 to: device.clone(),
                 session_id: sid.to_owned(),
             });
+            if group {
+                self.actions
+                    .push_back(super::Action::Forwarder(ForwarderAction::Restart {
+                        session_id: sid.to_owned(),
+                        participant: device.clone(),
+                    }));
+            }
         }
         self.send_to_participants(
             sid,

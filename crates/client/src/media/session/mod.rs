@@ -1,11 +1,13 @@
 //! One call's WebRTC media session: a peer connection (webrtc 0.21) with one
 //! Opus track out and any number of tracks in, negotiated over the server
-//! with [`SignalMessage`]s.
+//! with [`SignalMessage`]s — with the other party in a 1:1 call, with the
+//! server's forwarder in a group call.
 //!
 //! ```text
 //!  start ─► build peer connection, add the audio track
 //!    caller: offer ─► (answer within answer_timeout, else failed)
 //!    callee: (offer) ─► answer
+//!    group:  (the forwarder's offer) ─► answer; again for every re-offer
 //!    both:   trickle candidates both ways ─► Connected (ICE + DTLS-SRTP)
 //!            ─► media_connected, start the send thread, stats every interval
 //!  restart: this device reconnected to the server ─► ICE-restart offer
@@ -23,17 +25,19 @@ mod negotiation;
 
 use super::adapt::Adaptation;
 use super::audio::{Payload, PlayoutThread, SendControl, SendThread};
-use super::peer::{audio_track, build_peer_connection, candidate_message, rtt_ms, PcEvent};
+use super::peer::{audio_track, build_peer_connection, rtt_ms, PcEvent};
 use super::rtcp::RemoteReports;
-use super::rtp::{spawn_in, spawn_out, Codecs};
-use super::signal::SignalMessage;
+use super::rtp::{spawn_in, spawn_out, Codecs, StreamOwners};
+use super::speakers::Speakers;
 use super::stats::{Counters, Inputs, StatsBuilder};
 use super::{MediaDevices, Settings};
 use crate::client::WeakClient;
 use crate::events::CallEvent;
 use softphone_media::processing::shared;
 use softphone_media::{EchoCanceller, MediaClock, PassThrough};
+use softphone_proto::SignalMessage;
 use softphone_proto::{CallStatus, DeviceAddr, IceServer};
+use softphone_rtc::candidate_message;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -69,6 +73,8 @@ pub(crate) struct Params {
     pub session_id: String,
     /// The caller offers; the callee answers.
     pub offerer: bool,
+    /// A group call: the forwarder offers, we answer; several remote tracks.
+    pub group: bool,
     pub ice_servers: Vec<IceServer>,
     pub devices: MediaDevices,
     pub settings: Arc<Settings>,
@@ -116,6 +122,7 @@ struct Session {
     client: WeakClient,
     sid: String,
     offerer: bool,
+    group: bool,
     settings: Arc<Settings>,
     accepted: Instant,
     pc: Arc<dyn PeerConnection>,
@@ -147,6 +154,9 @@ struct Session {
     /// Failed devices replaced by the default so far, per direction.
     input_fallbacks: u32,
     output_fallbacks: u32,
+    /// Group calls: whose audio each remote stream (SSRC) is.
+    owners: StreamOwners,
+    speakers: Speakers,
 }
 
 impl Session {
@@ -154,6 +164,7 @@ impl Session {
         let Params {
             session_id: sid,
             offerer,
+            group,
             ice_servers,
             devices,
             settings,
@@ -182,6 +193,7 @@ impl Session {
             client,
             sid,
             offerer,
+            group,
             settings,
             accepted,
             pc,
@@ -209,6 +221,8 @@ impl Session {
             connected: false,
             input_fallbacks: 0,
             output_fallbacks: 0,
+            owners: StreamOwners::default(),
+            speakers: Speakers::default(),
         };
         if offerer {
             let offer = session
@@ -270,6 +284,7 @@ impl Session {
                 }
                 _ = watch.tick() => {
                     self.adapt();
+                    self.follow_speakers();
                     if !self.still_in_call() {
                         return Ok(());
                     }
@@ -326,7 +341,8 @@ impl Session {
         Ok(())
     }
 
-    /// Plays a remote track (its packets go to the playout thread).
+    /// Plays a remote track (its packets go to the playout thread). In a
+    /// group call its stream id names whose audio it is.
     async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
         let Some(input) = self.playout.as_ref().map(|p| p.input.clone()) else {
             return;
@@ -336,7 +352,44 @@ impl Session {
             Some(codecs) => codecs,
             None => Codecs::negotiated(self.rtp_sender.as_ref()).await,
         };
-        spawn_in(track, codecs.red, input, self.clock, self.counters.clone());
+        let owner = if self.group {
+            let stream_id = track.stream_id().await;
+            let owner = parse_addr(&stream_id);
+            if owner.is_none() {
+                tracing::debug!(session = %self.sid, "a remote stream names nobody: {stream_id:?}");
+            }
+            owner.map(|who| (who, self.owners.clone()))
+        } else {
+            None
+        };
+        spawn_in(
+            track,
+            codecs.red,
+            input,
+            self.clock,
+            self.counters.clone(),
+            owner,
+        );
+    }
+
+    /// Group calls: reports who speaks when that changes.
+    fn follow_speakers(&mut self) {
+        if !self.group {
+            return;
+        }
+        let levels = self.playout_state.take_levels();
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let heard: Vec<(DeviceAddr, f32)> = levels
+            .into_iter()
+            .filter_map(|(ssrc, db)| owners.get(&ssrc).map(|who| (who.clone(), db)))
+            .collect();
+        drop(owners);
+        if let Some(speakers) = self.speakers.update(Instant::now(), heard) {
+            self.emit(CallEvent::ActiveSpeakers {
+                session_id: self.sid.clone(),
+                speakers,
+            });
+        }
     }
 
     /// Follows a new RTCP report from the other side, if one came.
@@ -352,6 +405,11 @@ impl Session {
     }
 
     async fn send(&mut self, message: SignalMessage) -> Result<(), String> {
+        // After a hang-up the other side (a forwarder re-offering as
+        // people leave) may still be talking; the call is over.
+        if !self.still_in_call() {
+            return Ok(());
+        }
         let Some(client) = self.client.upgrade() else {
             return Ok(());
         };
@@ -422,4 +480,10 @@ impl Session {
             });
         }
     }
+}
+
+/// `user/device` as written in a forwarded stream's id.
+fn parse_addr(stream_id: &str) -> Option<DeviceAddr> {
+    let (user, device) = stream_id.split_once('/')?;
+    (!user.is_empty() && !device.is_empty()).then(|| DeviceAddr::new(user, device))
 }

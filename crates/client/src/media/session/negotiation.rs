@@ -1,4 +1,5 @@
-//! Offer/answer and trickle ICE with the other party, and ICE restart.
+//! Offer/answer and trickle ICE with the other party (or, in a group call,
+//! the forwarder, whose offers we only answer), and ICE restart.
 //!
 //! The caller offers and the callee answers. After that either side may
 //! send a new offer with fresh ICE credentials (an ICE restart): the device
@@ -8,10 +9,11 @@
 //! keeps the path it had.
 
 use super::Session;
-use crate::media::signal::SignalMessage;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use softphone_proto::DeviceAddr;
-use webrtc::peer_connection::{RTCIceCandidateInit, RTCSessionDescription};
+use softphone_proto::SignalMessage;
+use softphone_rtc::candidate_init;
+use webrtc::peer_connection::RTCSessionDescription;
 
 impl Session {
     pub(super) async fn on_signal(
@@ -23,6 +25,10 @@ impl Session {
             tracing::debug!(session = %self.sid, "ignoring a signal that is not media negotiation: {data}");
             return Ok(());
         };
+        if self.group && !from.is_forwarder() {
+            tracing::debug!(session = %self.sid, "ignoring negotiation from {from}: group media goes through the forwarder");
+            return Ok(());
+        }
         self.remote.get_or_insert(from);
         match message {
             // The first offer (we are the callee), or an ICE restart from
@@ -62,18 +68,9 @@ impl Session {
                 self.remote_set = true;
                 self.add_early_candidates().await;
             }
-            SignalMessage::Candidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-                username_fragment,
-            } => {
-                let init = RTCIceCandidateInit {
-                    candidate,
-                    sdp_mid,
-                    sdp_mline_index,
-                    username_fragment,
-                    ..Default::default()
+            candidate @ SignalMessage::Candidate { .. } => {
+                let Some(init) = candidate_init(candidate) else {
+                    return Ok(());
                 };
                 if self.remote_set {
                     if let Err(e) = self.pc.add_ice_candidate(init).await {
@@ -98,7 +95,8 @@ impl Session {
 
     /// Sends an ICE-restart offer, once the first negotiation is done.
     pub(super) async fn restart_ice(&mut self) -> Result<(), String> {
-        if !self.remote_set || self.restarting {
+        // In a group call the forwarder restarts (it always offers).
+        if self.group || !self.remote_set || self.restarting {
             return Ok(());
         }
         tracing::info!(session = %self.sid, "signaling came back: restarting ICE");

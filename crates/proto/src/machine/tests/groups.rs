@@ -188,12 +188,105 @@ fn strangers_and_non_members_are_kept_out() {
     h.accept("bob", &sid).expect("bob accepts");
     assert_eq!(h.join("mallory", &sid), Err(CallError::NotAParty));
     assert_eq!(h.accept("mallory", &sid), Err(CallError::NotAParty));
-    assert!(
-        matches!(h.signal("bob", &sid, None), Err(CallError::InvalidState(_))),
-        "group signals name a target"
-    );
+    assert_eq!(h.signal("mallory", &sid, None), Err(CallError::NotAParty));
+    h.signal("bob", &sid, None).expect("to the forwarder");
     h.signal("bob", &sid, Some("alice"))
         .expect("relayed to a participant");
+}
+
+#[test]
+fn group_media_goes_through_the_forwarder() {
+    let mut h = Harness::online_all(&["alice", "bob", "carol", "dave"]);
+    let sid = h
+        .call_group("alice", "team", TEAM)
+        .expect("placed")
+        .session_id;
+    assert!(h.forwarder().is_empty(), "nobody has media while it rings");
+    h.accept("bob", &sid).expect("bob accepts");
+    assert_eq!(h.forwarder(), ["join alice/d1", "join bob/d1"]);
+
+    h.clear();
+    h.signal("bob", &sid, None)
+        .expect("no target: the forwarder");
+    h.signal("bob", &sid, Some("@server/forwarder"))
+        .expect("the forwarder by name");
+    assert_eq!(h.forwarder(), ["signal bob/d1", "signal bob/d1"]);
+    assert!(h.sent("alice").is_empty(), "nothing reaches alice");
+
+    h.clear();
+    h.join("carol", &sid).expect("carol joins");
+    assert_eq!(h.forwarder(), ["join carol/d1"]);
+
+    h.clear();
+    h.offline("carol");
+    h.online("carol");
+    assert_eq!(h.forwarder(), ["restart carol/d1"], "back inside the grace");
+
+    h.clear();
+    h.end("bob", &sid).expect("bob leaves");
+    h.offline("carol");
+    h.advance(30_000);
+    assert_eq!(h.forwarder(), ["leave bob/d1", "leave carol/d1"]);
+    h.clear();
+    h.reject("dave", &sid, CallStatus::Rejected)
+        .expect("dave declines");
+    h.end("alice", &sid).expect("the last one leaves");
+    assert_eq!(h.forwarder(), ["leave alice/d1"]);
+}
+
+#[test]
+fn one_to_one_calls_have_no_forwarder() {
+    let mut h = Harness::online_all(&["alice", "bob"]);
+    let sid = h.call("alice", "bob").expect("placed").session_id;
+    h.accept("bob", &sid).expect("accept");
+    assert!(matches!(
+        h.signal("bob", &sid, Some("@server/forwarder")),
+        Err(CallError::InvalidState(_))
+    ));
+    h.signal("bob", &sid, None).expect("to alice");
+    h.end("bob", &sid).expect("end");
+    assert!(h.forwarder().is_empty());
+}
+
+#[test]
+fn mutes_reach_the_others_and_later_joiners() {
+    let mut h = Harness::online_all(&["alice", "bob", "carol", "dave", "mallory"]);
+    let sid = h
+        .call_group("alice", "team", TEAM)
+        .expect("placed")
+        .session_id;
+    h.accept("bob", &sid).expect("bob accepts");
+    h.accept("carol", &sid).expect("carol accepts");
+    h.clear();
+    h.mute("bob", &sid, true).expect("bob mutes");
+    h.mute("bob", &sid, true).expect("again: nothing new");
+    assert_eq!(h.sent("alice"), ["participant_muted"]);
+    assert_eq!(h.sent("carol"), ["participant_muted"]);
+    assert!(h.sent("bob").is_empty(), "bob knows");
+    assert_eq!(h.mute("mallory", &sid, true), Err(CallError::NotAParty));
+    assert!(
+        matches!(h.mute("dave", &sid, true), Err(CallError::InvalidState(_))),
+        "dave still rings"
+    );
+
+    h.clear();
+    h.accept("dave", &sid).expect("dave accepts");
+    assert_eq!(h.sent("dave"), ["ice_servers", "participant_muted"]);
+
+    h.clear();
+    h.mute("bob", &sid, false).expect("bob unmutes");
+    assert_eq!(h.sent("dave"), ["participant_muted"]);
+    h.mute("bob", &sid, true).expect("bob mutes");
+    h.end("bob", &sid).expect("bob leaves");
+    h.join("bob", &sid).expect("and comes back");
+    h.clear();
+    h.join("dave", &sid).expect_err("dave is in already");
+    h.end("dave", &sid).expect("dave leaves");
+    h.join("dave", &sid).expect("dave comes back");
+    assert!(
+        !h.sent("dave").contains(&"participant_muted".to_string()),
+        "bob came back unmuted"
+    );
 }
 
 #[test]

@@ -150,6 +150,12 @@ impl Harness {
         r
     }
 
+    pub fn mute(&mut self, by: &str, sid: &str, muted: bool) -> Result<Call, CallError> {
+        let r = self.sb.set_muted(self.now, &dev(by), sid, muted);
+        self.drain();
+        r
+    }
+
     /// Moves the clock, firing every timeout on the way, as a driver would.
     pub fn advance(&mut self, ms: u64) {
         let target = self.now + ms;
@@ -173,6 +179,25 @@ impl Harness {
             .filter_map(|a| match a {
                 Action::Send { to: t, message } if *t == to => Some(label(message)),
                 Action::IceServers { to: t, .. } if *t == to => Some("ice_servers".to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the forwarder was told, as `"join alice/d1"`, `"leave …"`,
+    /// `"restart …"` or `"signal …"` (the sender).
+    pub fn forwarder(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Forwarder(f) => Some(match f {
+                    ForwarderAction::Join { participant, .. } => format!("join {participant}"),
+                    ForwarderAction::Leave { participant, .. } => format!("leave {participant}"),
+                    ForwarderAction::Restart { participant, .. } => {
+                        format!("restart {participant}")
+                    }
+                    ForwarderAction::Signal { from, .. } => format!("signal {from}"),
+                }),
                 _ => None,
             })
             .collect()

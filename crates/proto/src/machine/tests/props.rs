@@ -4,6 +4,7 @@
 
 use super::*;
 use proptest::prelude::*;
+use std::collections::BTreeSet;
 
 const USERS: &[&str] = &["alice", "bob", "carol", "dave"];
 const DEVICES: &[&str] = &["d1", "d2"];
@@ -19,6 +20,7 @@ enum Op {
     End(usize, usize, usize),
     Join(usize, usize, usize),
     Signal(usize, usize, usize, usize),
+    Mute(usize, usize, usize, bool),
     Advance(u64),
     Shutdown,
 }
@@ -36,7 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (u.clone(), d.clone(), s.clone(), 0..4u8).prop_map(|(u, d, s, k)| Op::Reject(u, d, s, k)),
         2 => (u.clone(), d.clone(), s.clone()).prop_map(|(u, d, s)| Op::End(u, d, s)),
         1 => (u.clone(), d.clone(), s.clone()).prop_map(|(u, d, s)| Op::Join(u, d, s)),
-        1 => (u.clone(), d.clone(), s, u).prop_map(|(u, d, s, t)| Op::Signal(u, d, s, t)),
+        1 => (u.clone(), d.clone(), s.clone(), u.clone()).prop_map(|(u, d, s, t)| Op::Signal(u, d, s, t)),
+        1 => (u, d, s, any::<bool>()).prop_map(|(u, d, s, m)| Op::Mute(u, d, s, m)),
         2 => (0u64..40_000).prop_map(Op::Advance),
         1 => Just(Op::Shutdown),
     ]
@@ -76,9 +79,13 @@ fn apply(h: &mut Harness, op: &Op) {
         Op::Join(u, d, s) => {
             let _ = h.join(&addr(*u, *d), &sid(s));
         }
+        // Target 0 is the forwarder (no `to`).
         Op::Signal(u, d, s, t) => {
-            let to = addr(*t, 0);
-            let _ = h.signal(&addr(*u, *d), &sid(s), Some(&to));
+            let to = (*t > 0).then(|| addr(*t, 0));
+            let _ = h.signal(&addr(*u, *d), &sid(s), to.as_deref());
+        }
+        Op::Mute(u, d, s, m) => {
+            let _ = h.mute(&addr(*u, *d), &sid(s), *m);
         }
         Op::Advance(ms) => h.advance(*ms),
         Op::Shutdown => {
@@ -114,6 +121,57 @@ fn check_records(h: &Harness) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The forwarder's view, rebuilt from its actions, matches the machine:
+/// it carries media for exactly the participants of ongoing group calls,
+/// and never hears of the same device joining twice.
+fn check_forwarder(h: &Harness) -> Result<(), TestCaseError> {
+    let mut joined: BTreeSet<(String, DeviceAddr)> = BTreeSet::new();
+    for action in &h.actions {
+        match action {
+            Action::Forwarder(ForwarderAction::Join {
+                session_id,
+                participant,
+                ..
+            }) => prop_assert!(
+                joined.insert((session_id.clone(), participant.clone())),
+                "{participant} joined {session_id} twice"
+            ),
+            Action::Forwarder(ForwarderAction::Leave {
+                session_id,
+                participant,
+            }) => {
+                joined.remove(&(session_id.clone(), participant.clone()));
+            }
+            Action::Forwarder(
+                ForwarderAction::Restart {
+                    session_id,
+                    participant,
+                }
+                | ForwarderAction::Signal {
+                    session_id,
+                    from: participant,
+                    ..
+                },
+            ) => prop_assert!(
+                joined.contains(&(session_id.clone(), participant.clone())),
+                "the forwarder heard of {participant} in {session_id} before it joined"
+            ),
+            _ => {}
+        }
+    }
+    let mut expected = BTreeSet::new();
+    for n in 1..=9 {
+        let sid = format!("s{n}");
+        if let Some(call) = h.sb.live_call(&sid) {
+            if call.receiver_type == ReceiverType::Group && call.status == CallStatus::Ongoing {
+                expected.extend(call.active_participants().map(|p| (sid.clone(), p.addr())));
+            }
+        }
+    }
+    prop_assert_eq!(joined, expected);
+    Ok(())
+}
+
 proptest! {
     // 512 cases by default; PROPTEST_CASES raises it for a longer hunt.
     #![proptest_config(ProptestConfig::with_cases(
@@ -126,6 +184,7 @@ proptest! {
         for op in &ops {
             apply(&mut h, op);
             check_records(&h)?;
+            check_forwarder(&h)?;
         }
         // However it went, time eventually finishes every ringing call and
         // every call whose participants all went away.
@@ -136,6 +195,7 @@ proptest! {
         }
         h.advance(400_000);
         check_records(&h)?;
+        check_forwarder(&h)?;
         prop_assert_eq!(h.sb.live_calls(), 0);
         for u in USERS {
             prop_assert_eq!(h.sb.presence(u), PresenceStatus::Offline);

@@ -1,5 +1,6 @@
-//! What two media sessions say to each other through the server: the
-//! payload of `send_signal` / [`CallEvent::Signal`](crate::CallEvent::Signal).
+//! What media sessions say to each other through the server: the `data`
+//! of a `signal` message, between the two parties of a 1:1 call, or between
+//! a group-call participant and the server's forwarder.
 //!
 //! ```json
 //! {"kind":"offer","sdp":"v=0…"}
@@ -7,8 +8,9 @@
 //! {"kind":"candidate","candidate":"candidate:1 1 udp …","sdp_mid":"0","sdp_mline_index":0}
 //! ```
 //!
-//! The server relays it as opaque JSON; anything that does not parse as one
-//! of these is ignored (logged), never fatal.
+//! The server relays it between parties as opaque JSON; anything that does
+//! not parse as one of these is ignored (logged), never fatal. The
+//! forwarder reads and writes the same messages.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,12 +18,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SignalMessage {
-    /// The caller's SDP offer.
+    /// An SDP offer (the caller's; in a group call, the forwarder's).
     Offer {
         /// The SDP text.
         sdp: String,
     },
-    /// The callee's SDP answer.
+    /// The SDP answer to it.
     Answer {
         /// The SDP text.
         sdp: String,

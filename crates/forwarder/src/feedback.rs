@@ -1,0 +1,259 @@
+//! Relaying receivers' loss to each sender, through RTCP.
+//!
+//! A member's client adapts its audio redundancy (RED copies, Opus FEC and
+//! bitrate) to the loss in the receiver reports it gets. Through the
+//! forwarder those reports come from the forwarder, which sees only the
+//! member's uplink; a receiver on a bad network would suffer alone. So the
+//! forwarder keeps a [`LossBoard`] per room: every member's connection
+//! reads the reports that member sends about the tracks it is sent
+//! (whose source each track's SSRC names), and every member's connection
+//! raises the "fraction lost" of the reports it sends about that member's
+//! own audio to the worst a receiver of it reported in the last
+//! [`FRESH`]. Only loss is relayed; the round-trip time and jitter in each
+//! report stay those of the member's own path to the forwarder.
+//!
+//! [`LossRelay`] is the interceptor that does both, one per connection,
+//! placed at [`RELAY_SLOT`]: nearer the wire than the report generator
+//! (10 000), so it sees the reports that generator writes and every report
+//! read off the wire.
+
+use crate::fanout::MemberId;
+use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Where [`LossRelay`] sits in the interceptor chain.
+pub(crate) const RELAY_SLOT: usize = 9_500;
+/// A receiver's report counts for this long.
+pub(crate) const FRESH: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Default)]
+struct Board {
+    /// Sent tracks: SSRC → whose audio it carries.
+    tracks: HashMap<u32, MemberId>,
+    /// (source, receiver) → the fraction lost (of 256) it last reported, when.
+    reports: HashMap<(MemberId, MemberId), (u8, Instant)>,
+}
+
+/// One room's receivers' loss, by source. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LossBoard(Arc<Mutex<Board>>);
+
+impl LossBoard {
+    fn board(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A track with `ssrc` carries `source`'s audio.
+    pub(crate) fn track(&self, ssrc: u32, source: MemberId) {
+        self.board().tracks.insert(ssrc, source);
+    }
+
+    /// `member` left: its tracks and every report by or about it go.
+    pub(crate) fn forget(&self, member: MemberId) {
+        let mut board = self.board();
+        board.tracks.retain(|_, source| *source != member);
+        board
+            .reports
+            .retain(|(source, receiver), _| *source != member && *receiver != member);
+    }
+
+    /// `receiver` reported `fraction_lost` about the track with `ssrc`.
+    fn reported(&self, receiver: MemberId, ssrc: u32, fraction_lost: u8, at: Instant) {
+        let mut board = self.board();
+        if let Some(&source) = board.tracks.get(&ssrc) {
+            board
+                .reports
+                .insert((source, receiver), (fraction_lost, at));
+        }
+    }
+
+    /// The worst fresh loss any receiver reported about `source`'s audio.
+    pub(crate) fn worst_for(&self, source: MemberId, now: Instant) -> u8 {
+        self.board()
+            .reports
+            .iter()
+            .filter(|((s, _), (_, at))| *s == source && now.saturating_duration_since(*at) <= FRESH)
+            .map(|(_, (fraction, _))| *fraction)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The interceptor of one member's connection (see the module docs).
+pub(crate) struct LossRelay {
+    member: MemberId,
+    board: LossBoard,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl LossRelay {
+    pub(crate) fn new(member: MemberId, board: LossBoard) -> Self {
+        Self {
+            member,
+            board,
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+        }
+    }
+
+    /// Reads the member's reports about the tracks it is sent.
+    fn note(&self, msg: &TaggedPacket) {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return;
+        };
+        for packet in packets {
+            let any = packet.as_any();
+            let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                &rr.reports
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                &sr.reports
+            } else {
+                continue;
+            };
+            for block in blocks {
+                self.board
+                    .reported(self.member, block.ssrc, block.fraction_lost, msg.now);
+            }
+        }
+    }
+
+    /// Raises the loss in our reports to the member about its audio.
+    fn raise(&self, msg: &mut TaggedPacket) {
+        let Packet::Rtcp(packets) = &mut msg.message.packet else {
+            return;
+        };
+        let worst = self.board.worst_for(self.member, msg.now);
+        if worst == 0 {
+            return;
+        }
+        for packet in packets.iter_mut() {
+            let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() else {
+                continue;
+            };
+            if rr.reports.iter().all(|b| b.fraction_lost >= worst) {
+                continue;
+            }
+            let mut raised = rr.clone();
+            for block in &mut raised.reports {
+                block.fraction_lost = block.fraction_lost.max(worst);
+            }
+            *packet = Box::new(raised);
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for LossRelay {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.note(&msg);
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.raise(&mut msg);
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for LossRelay {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::interceptor::AttributedPacket;
+    use rtc::rtcp::reception_report::ReceptionReport;
+    use rtc::shared::TransportContext;
+
+    fn rtcp(now: Instant, packet: Box<dyn rtc::rtcp::Packet>) -> TaggedPacket {
+        TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::from(Packet::Rtcp(vec![packet])),
+        }
+    }
+
+    fn rr(about: u32, fraction_lost: u8) -> Box<dyn rtc::rtcp::Packet> {
+        Box::new(ReceiverReport {
+            ssrc: 1,
+            reports: vec![ReceptionReport {
+                ssrc: about,
+                fraction_lost,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn fraction_of(msg: &TaggedPacket) -> u8 {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            panic!("not RTCP")
+        };
+        let rr = packets[0]
+            .as_any()
+            .downcast_ref::<ReceiverReport>()
+            .expect("a receiver report");
+        rr.reports[0].fraction_lost
+    }
+
+    #[test]
+    fn a_receivers_loss_reaches_the_sender() {
+        let (alice, bob, carol) = (0, 1, 2);
+        let board = LossBoard::default();
+        // Tracks of alice's audio on bob's and carol's connections.
+        board.track(0xB0B, alice);
+        board.track(0xCA0, alice);
+        let mut at_alice = LossRelay::new(alice, board.clone());
+        let mut at_bob = LossRelay::new(bob, board.clone());
+        let mut at_carol = LossRelay::new(carol, board.clone());
+        let t0 = Instant::now();
+
+        // Carol loses 25 % (64/256) of alice's audio, bob 2 %.
+        at_carol.handle_read(rtcp(t0, rr(0xCA0, 64))).unwrap();
+        at_bob.handle_read(rtcp(t0, rr(0xB0B, 5))).unwrap();
+        assert!(at_carol.poll_read().is_some(), "reports pass on unchanged");
+
+        // Our report to alice about her uplink (1 % lost) now says 25 %.
+        at_alice.handle_write(rtcp(t0, rr(0xA11CE, 3))).unwrap();
+        assert_eq!(fraction_of(&at_alice.poll_write().unwrap()), 64);
+        // A worse uplink keeps its own figure.
+        at_alice.handle_write(rtcp(t0, rr(0xA11CE, 100))).unwrap();
+        assert_eq!(fraction_of(&at_alice.poll_write().unwrap()), 100);
+        // Nobody reported about bob's audio: his reports are untouched.
+        at_bob.handle_write(rtcp(t0, rr(0xB0B0, 7))).unwrap();
+        assert_eq!(fraction_of(&at_bob.poll_write().unwrap()), 7);
+
+        // Stale reports stop counting; a receiver who left too.
+        let later = t0 + FRESH + Duration::from_secs(1);
+        assert_eq!(board.worst_for(alice, later), 0);
+        assert_eq!(board.worst_for(alice, t0), 64);
+        board.forget(carol);
+        assert_eq!(board.worst_for(alice, t0), 5);
+    }
+}

@@ -1,0 +1,153 @@
+//! The WebRTC settings every peer of the softphone shares: the clients'
+//! media sessions (`softphone-client`) and the server's group-call
+//! forwarder (`softphone-forwarder`) both build their peer connections
+//! from here, so the two ends always offer and expect the same thing.
+//!
+//! - [`register_audio_codecs`]: Opus `opus/48000/2` (fmtp
+//!   `minptime=10;useinbandfec=1`) at payload type [`OPUS_PT`], and RED
+//!   over Opus (RFC 2198, `red/48000/2`) at [`RED_PT`].
+//! - [`setting_engine`]: the setup timers (10 ms ICE ticks) and mDNS off.
+//! - [`candidate_message`] / [`candidate_init`]: ICE candidates to and from
+//!   the [`SignalMessage`] that carries them through the server.
+//!
+//! DTLS-SRTP is webrtc's default and nothing here can turn it off.
+#![warn(missing_docs)]
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use softphone_proto::SignalMessage;
+use std::time::Duration;
+use webrtc::peer_connection::{
+    MediaEngine, RTCIceCandidateInit, SettingEngine, SettingEngineBuilder,
+};
+
+/// Opus's conventional dynamic payload type.
+pub const OPUS_PT: u8 = 111;
+/// RED over Opus's payload type (as browsers offer it).
+pub const RED_PT: u8 = 63;
+/// RED's MIME type.
+pub const RED_MIME: &str = "audio/red";
+
+/// The Opus codec as registered and offered: `opus/48000/2`, FEC on.
+pub fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Audio redundancy (RFC 2198) over Opus.
+pub fn red_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: RED_MIME.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: format!("{OPUS_PT}/{OPUS_PT}"),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Registers Opus and RED over Opus, in that order of preference.
+pub fn register_audio_codecs(media: &mut MediaEngine) -> Result<(), String> {
+    for (rtp_codec, payload_type) in [(opus_codec(), OPUS_PT), (red_codec(), RED_PT)] {
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec,
+                    payload_type,
+                },
+                RtpCodecKind::Audio,
+            )
+            .map_err(|e| format!("cannot register the audio codecs: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The ICE check interval while connecting (see [`setting_engine`]).
+pub const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+/// Checks per candidate pair: 10 ms × 300 gives a pair 3 s, as the default
+/// 200 ms × 7 gave it 1.4 s, plus headroom for a lossy first second.
+pub const ICE_MAX_BINDING_REQUESTS: u16 = 300;
+
+/// Timers tuned for call setup. webrtc 0.21's driver advances ICE and
+/// starts DTLS only on its timer tick (the ICE check interval, 200 ms by
+/// default), so each setup step waited up to a tick; 10 ms ticks make setup
+/// follow the network. A relayed-only session has nothing better to wait for,
+/// so relay candidates are accepted at once instead of after 2 s.
+///
+/// mDNS is off: our candidates carry addresses, not `.local` names, and its
+/// multicast socket cannot be opened on a host with only loopback (webrtc
+/// then fails the whole connection with "no such device").
+pub fn setting_engine(relay_only: bool) -> SettingEngine {
+    let builder = SettingEngineBuilder::default()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    let builder = if relay_only {
+        builder.with_relay_acceptance_min_wait(Some(Duration::ZERO))
+    } else {
+        builder
+    };
+    builder.build()
+}
+
+/// A local candidate as the message that carries it.
+pub fn candidate_message(init: RTCIceCandidateInit) -> SignalMessage {
+    SignalMessage::Candidate {
+        candidate: init.candidate,
+        sdp_mid: init.sdp_mid.filter(|m| !m.is_empty()),
+        sdp_mline_index: init.sdp_mline_index,
+        username_fragment: init.username_fragment,
+    }
+}
+
+/// A received candidate message as webrtc takes it (`None` for the other
+/// kinds of message).
+pub fn candidate_init(message: SignalMessage) -> Option<RTCIceCandidateInit> {
+    match message {
+        SignalMessage::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+            username_fragment,
+        } => Some(RTCIceCandidateInit {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+            username_fragment,
+            ..Default::default()
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_survive_the_trip_through_a_message() {
+        let init = RTCIceCandidateInit {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some(String::new()),
+            sdp_mline_index: Some(0),
+            username_fragment: Some("abcd".into()),
+            ..Default::default()
+        };
+        let back = candidate_init(candidate_message(init.clone())).expect("a candidate");
+        assert_eq!(back.candidate, init.candidate);
+        assert_eq!(back.sdp_mid, None, "an empty mid is left out");
+        assert_eq!(back.sdp_mline_index, Some(0));
+        assert_eq!(back.username_fragment.as_deref(), Some("abcd"));
+        assert!(candidate_init(SignalMessage::Offer { sdp: "v=0".into() }).is_none());
+    }
+
+    #[test]
+    fn both_codecs_register() {
+        let mut media = MediaEngine::default();
+        register_audio_codecs(&mut media).expect("registers");
+    }
+}
