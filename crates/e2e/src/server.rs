@@ -73,7 +73,8 @@ impl TestServer {
             .args(&self.serve_args)
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("RUST_LOG")
+                    .unwrap_or_else(|_| "warn,rtc=error,rtc_ice=error,rtc_dtls=error".into()),
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

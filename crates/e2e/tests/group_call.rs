@@ -375,3 +375,67 @@ fn one_members_bad_network_spoils_nobody_elses_audio() {
     // Through 25 % loss, with the senders' redundancy, carol still hears both.
     check_hears("carol", &recording("carol"), (4.0, 11.0), &[a, b], &[c]);
 }
+
+#[test]
+fn a_decliner_joins_later_muted_and_everyone_is_told() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&[]);
+    let url = server.url();
+    let recording = dir.path().join("carol_heard.wav");
+    let (a, b) = (450, 650);
+    let alice_tone = tone(dir.path(), a, 30);
+    let bob_tone = tone(dir.path(), b, 30);
+    let mut bob = Cli::spawn(&url, "bob", &["answer", "--input-wav", path(&bob_tone)]);
+    bob.expect_connected();
+    let mut carol = Cli::spawn(&url, "carol", &["answer", "--reject"]);
+    carol.expect_connected();
+    let mut alice = Cli::spawn(
+        &url,
+        "alice",
+        &["call", "team", "--input-wav", path(&alice_tone)],
+    );
+    alice.expect_event("media_connected", PATIENCE);
+    expect_success("carol (declining)", &carol.wait(PATIENCE));
+
+    // Carol changes her mind: she joins the call in progress, muted.
+    let carol = Cli::spawn(
+        &url,
+        "carol",
+        &[
+            "join",
+            "team",
+            "--muted",
+            "--output-wav",
+            path(&recording),
+            "--hangup-after",
+            "6",
+        ],
+    );
+    let joined = alice.expect_event_seen("participant_joined", PATIENCE);
+    assert_eq!(joined["participant"]["user_id"], "carol");
+    let muted = alice.expect_event("participant_muted", PATIENCE);
+    assert_eq!(
+        (&muted["participant"]["user_id"], &muted["muted"]),
+        (&serde_json::json!("carol"), &serde_json::json!(true))
+    );
+    let muted = bob.expect_event("participant_muted", PATIENCE);
+    assert_eq!(muted["participant"]["user_id"], "carol");
+    let carol = carol.wait(Duration::from_secs(20));
+    expect_success("carol (joining)", &carol);
+    assert!(
+        carol.names().contains(&"media_connected".to_owned()),
+        "{:?}",
+        carol.names()
+    );
+    let speakers = carol.event("active_speakers");
+    assert!(
+        speakers["speakers"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "carol hears someone: {speakers}"
+    );
+    // Alice and bob kept talking with each other all along, and carol heard both.
+    check_hears("carol", &recording, (2.0, 5.0), &[a, b], &[]);
+    drop(alice);
+    drop(bob);
+}

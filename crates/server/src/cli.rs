@@ -160,8 +160,14 @@ pub fn main() -> ExitCode {
     } else {
         "warn"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // The forwarder's webrtc layers warn about normal setup steps (a
+    // member's checks arriving before its answer, "no candidate pairs
+    // yet"): errors only from them.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{default_level},rtc=error,rtc_ice=error,rtc_dtls=error"
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

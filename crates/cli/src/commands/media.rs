@@ -41,6 +41,9 @@ pub struct MediaArgs {
     /// policy `relay`), for example to check a TURN set-up.
     #[arg(long)]
     pub relay_only: bool,
+    /// Start with the microphone muted (the other participants are told).
+    #[arg(long)]
+    pub muted: bool,
     /// Local UDP address for the media (repeatable; port 0 picks a free
     /// one). Default: every interface, plus loopback.
     #[arg(long = "media-addr", value_name = "IP:PORT")]

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod call;
 pub mod echo_bot;
+pub mod join;
 pub mod media;
 pub mod output;
 pub mod query;
@@ -63,6 +64,8 @@ pub enum Command {
     Call(call::CallArgs),
     /// Wait for incoming calls and answer (or decline) them.
     Answer(answer::AnswerArgs),
+    /// Join a group's call in progress (late, or after declining or leaving).
+    Join(join::JoinArgs),
     /// List users, one JSON object per line.
     Users,
     /// List groups, one JSON object per line.
@@ -84,6 +87,7 @@ pub async fn run(global: Global, command: Command) -> ExitCode {
     let result = match command {
         Command::Call(args) => call::run(&global, args).await,
         Command::Answer(args) => answer::run(&global, args).await,
+        Command::Join(args) => join::run(&global, args).await,
         Command::Users => query::users(&global).await,
         Command::Groups => query::groups(&global).await,
         Command::History(args) => query::history(&global, args).await,
@@ -164,7 +168,11 @@ impl Device {
     /// calls get media with the devices of `media`.
     pub async fn login(global: &Global, media: &media::MediaArgs) -> anyhow::Result<Device> {
         credentials(global)?;
-        Self::login_with(global, media.config()?).await
+        let device = Self::login_with(global, media.config()?).await?;
+        if media.muted {
+            device.media.set_muted(true);
+        }
+        Ok(device)
     }
 
     /// [`Device::login`] with a media config of the caller's own (the echo bot).
