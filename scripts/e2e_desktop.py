@@ -131,6 +131,9 @@ class App:
     def text(self, css):
         return wd("GET", f"/session/{self.sid}/element/{self.el(css)}/text")
 
+    def attr(self, css, name):
+        return wd("GET", f"/session/{self.sid}/element/{self.el(css)}/attribute/{name}") or ""
+
     def shot(self, name):
         time.sleep(0.7)  # let WebKit paint the last change before capturing
         png = base64.b64decode(wd("GET", f"/session/{self.sid}/screenshot"))
@@ -286,9 +289,9 @@ def rss_mb(name):
             "tree_processes": sorted(comm.get(p, "?") for p in tree)}
 
 
-def cli(server, *args, **kw):
+def cli(server, *args, user="alice", **kw):
     return start([os.path.join(BIN, "softphone-cli"), "--server", server,
-                  "--user", "alice", "--password", "alice", *args],
+                  "--user", user, "--password", user, *args],
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
 
 
@@ -488,6 +491,32 @@ def main():
     rows = app.text("[data-testid=history]")
     assert "Missed" in rows and "Incoming" in rows, rows
     app.shot("6-history")
+
+    # A group call: alice (a CLI) calls the team with a tone as her voice,
+    # carol (a CLI) answers with her microphone muted, bob answers in the
+    # app. The in-call screen lists who is in, marks carol muted and shows
+    # alice speaking.
+    tone = os.path.join(TMP, "alice_tone.wav")
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", tone,
+                    "synth", "30", "sine", "500", "vol", "0.3"], check=True)
+    carol = cli(url, "answer", "--muted", user="carol")
+    time.sleep(1.5)  # carol is signed in
+    group_caller = cli(url, "call", "team", "--input-wav", tone, "--hangup-after", "20")
+    app.el("[data-testid=incoming]")
+    app.click("button[aria-label^='Answer the call']")
+    app.el("[data-testid=participants]")
+    carol_row = "[data-testid=participants] li[data-user=carol]"
+    alice_row = "[data-testid=participants] li[data-user=alice]"
+    figures["group_carol_label"] = wait_for(
+        "carol shown muted", lambda: next((a for a in [app.attr(carol_row, "aria-label")] if "muted" in a), None), 15)
+    figures["group_alice_label"] = wait_for(
+        "alice shown speaking", lambda: next((a for a in [app.attr(alice_row, "aria-label")] if "speaking" in a), None), 15)
+    assert "speaking" not in app.attr(carol_row, "aria-label"), "carol is muted, not speaking"
+    app.shot("6b-group-call")
+    app.click("button[aria-label^='Hang up']")
+    app.el("[data-testid=contacts]")
+    group_caller.wait(30)
+    carol.wait(15)
     app.quit()
     # One instance only: a second launch while the first is still exiting
     # would hand over to it and exit at once.
