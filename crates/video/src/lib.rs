@@ -59,7 +59,9 @@
 pub mod convert;
 mod error;
 pub mod frame;
+pub mod pattern;
 
 pub use convert::{PixelFormat, Rgb};
 pub use error::{Result, VideoError};
 pub use frame::{Clock, Frame, Plane};
+pub use pattern::read_counter;
