@@ -60,10 +60,14 @@ pub mod convert;
 mod error;
 pub mod frame;
 pub mod pattern;
+pub mod source;
 pub mod vp8;
 
 pub use convert::{PixelFormat, Rgb};
 pub use error::{Result, VideoError};
 pub use frame::{Clock, Frame, Plane};
 pub use pattern::read_counter;
+pub use source::{
+    list_sources, open_source, Pacing, SourceConfig, SourceId, SourceInfo, VideoSource,
+};
 pub use vp8::{EncodedFrame, EncoderConfig, Vp8Decoder, Vp8Encoder};

@@ -1,0 +1,460 @@
+//! V4L2 cameras through the `v4l` crate: listing with stable ids, opening
+//! by id, YUYV and MJPEG frames converted to I420.
+//!
+//! Format choice: MJPEG when the camera has it and the wanted size is above
+//! 640×480 (USB 2 cameras send uncompressed 720p at 5–10 fps only), YUYV
+//! otherwise (no decoding cost). Frames are stamped when they are dequeued.
+
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use v4l::buffer::Type;
+use v4l::capability::Flags;
+use v4l::io::mmap::Stream;
+use v4l::io::traits::CaptureStream;
+use v4l::video::Capture;
+use v4l::{Device, FourCC};
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+use super::{SourceConfig, SourceId, VideoSource};
+use crate::convert::PixelFormat;
+use crate::error::{Result, VideoError};
+use crate::frame::{Clock, Frame};
+
+/// Prefix of the ids of V4L2 cameras.
+const V4L_PREFIX: &str = "v4l:";
+const YUYV: FourCC = FourCC { repr: *b"YUYV" };
+const MJPG: FourCC = FourCC { repr: *b"MJPG" };
+/// How long a read waits for the camera before calling it dead.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A camera that is there now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraInfo {
+    /// Its stable id, e.g. `v4l:/dev/v4l/by-id/usb-Logitech_C920-video-index0`
+    /// (the source id is `camera:` and this).
+    pub id: String,
+    /// The driver's name for it ("HD Pro Webcam C920").
+    pub name: String,
+    /// The device node it is now (`/dev/video0`); may change across reboots.
+    pub path: PathBuf,
+}
+
+/// The V4L2 video-capture devices there are now. No camera (or no `/dev`
+/// video nodes at all) is an empty list, not an error; a device that
+/// cannot be opened (permissions, busy) is left out with a warning.
+pub fn list_cameras() -> Result<Vec<CameraInfo>> {
+    list_cameras_in(Path::new("/dev"))
+}
+
+fn list_cameras_in(dev: &Path) -> Result<Vec<CameraInfo>> {
+    let mut nodes: Vec<PathBuf> = match fs::read_dir(dev) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("video"))
+            .map(|e| e.path())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(VideoError::camera(
+                "*",
+                format!("cannot read {}: {e}", dev.display()),
+            ))
+        }
+    };
+    nodes.sort();
+    let mut cameras = Vec::new();
+    for path in nodes {
+        match capture_name(&path) {
+            Ok(Some(name)) => cameras.push(CameraInfo {
+                id: format!("{V4L_PREFIX}{}", stable_path(dev, &path).display()),
+                name,
+                path,
+            }),
+            Ok(None) => {} // metadata node, output device, …
+            Err(e) => tracing::warn!("camera {} left out: {e}", path.display()),
+        }
+    }
+    Ok(cameras)
+}
+
+/// The card name of `path` if it is a streaming video-capture device.
+fn capture_name(path: &Path) -> std::io::Result<Option<String>> {
+    let device = Device::with_path(path)?;
+    let caps = query_caps(&device)?;
+    let wanted = Flags::VIDEO_CAPTURE | Flags::STREAMING;
+    Ok(caps.capabilities.contains(wanted).then_some(caps.card))
+}
+
+/// `Device::query_caps`, whose string conversion panics on non-UTF-8 names
+/// (a driver can cut a multi-byte name at 32 bytes): turned into an error.
+fn query_caps(device: &Device) -> std::io::Result<v4l::Capabilities> {
+    catch_unwind(AssertUnwindSafe(|| device.query_caps())).unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the driver reported a name that is not UTF-8",
+        ))
+    })
+}
+
+/// The `/dev/v4l/by-id` link to `node`, else the `by-path` one, else `node`.
+fn stable_path(dev: &Path, node: &Path) -> PathBuf {
+    let target = fs::canonicalize(node).unwrap_or_else(|_| node.to_path_buf());
+    for dir in ["v4l/by-id", "v4l/by-path"] {
+        let Ok(entries) = fs::read_dir(dev.join(dir)) else {
+            continue;
+        };
+        let mut links: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        links.sort();
+        if let Some(link) = links
+            .into_iter()
+            .find(|l| fs::canonicalize(l).ok().as_ref() == Some(&target))
+        {
+            return link;
+        }
+    }
+    node.to_path_buf()
+}
+
+/// Turn a camera id back into its device path.
+fn device_path(id: &str) -> Result<PathBuf> {
+    let path = id
+        .strip_prefix(V4L_PREFIX)
+        .filter(|p| p.starts_with('/'))
+        .ok_or_else(|| VideoError::SourceNotFound(format!("camera:{id}")))?;
+    let path = PathBuf::from(path);
+    if !path.exists() {
+        return Err(VideoError::SourceNotFound(format!("camera:{id}")));
+    }
+    Ok(path)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Yuyv,
+    Mjpeg,
+}
+
+/// An open V4L2 camera, streaming through four mmap buffers.
+pub struct CameraSource {
+    id: SourceId,
+    // Declared before `device`: the stream (its buffers) goes first.
+    stream: Stream<'static>,
+    _device: Device,
+    encoding: Encoding,
+    width: u32,
+    height: u32,
+    stride: usize,
+    clock: Clock,
+    /// MJPEG decoding buffers, reused from frame to frame.
+    scratch: Scratch,
+}
+
+/// Buffers of the MJPEG path.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The frame with an AVI1 marker added, when it lacks Huffman tables.
+    jpeg: Vec<u8>,
+    /// The decoded RGB picture.
+    rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for CameraSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraSource")
+            .field("id", &self.id)
+            .field("encoding", &self.encoding)
+            .field("size", &(self.width, self.height))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CameraSource {
+    /// Open the camera `id` (a [`CameraInfo::id`]) at the size and frame
+    /// rate nearest to `config`'s.
+    pub fn open(id: &str, config: SourceConfig) -> Result<Self> {
+        config.validate()?;
+        let path = device_path(id)?;
+        let err = |what: &str, e: std::io::Error| VideoError::camera(id, format!("{what}: {e}"));
+        let device = Device::with_path(&path).map_err(|e| err("cannot open it", e))?;
+        let caps = query_caps(&device).map_err(|e| err("cannot query it", e))?;
+        if !caps
+            .capabilities
+            .contains(Flags::VIDEO_CAPTURE | Flags::STREAMING)
+        {
+            return Err(VideoError::camera(
+                id,
+                "it is not a streaming video-capture device",
+            ));
+        }
+        let offered: Vec<FourCC> = device
+            .enum_formats()
+            .map_err(|e| err("cannot list its formats", e))?
+            .into_iter()
+            .map(|d| d.fourcc)
+            .collect();
+        let big = u64::from(config.width) * u64::from(config.height) > 640 * 480;
+        let fourcc = match (offered.contains(&YUYV), offered.contains(&MJPG)) {
+            (_, true) if big => MJPG,
+            (true, _) => YUYV,
+            (false, true) => MJPG,
+            (false, false) => {
+                return Err(VideoError::camera(
+                    id,
+                    format!("it offers neither YUYV nor MJPEG (offers {offered:?})"),
+                ))
+            }
+        };
+        let mut format = device
+            .format()
+            .map_err(|e| err("cannot read its format", e))?;
+        format.width = config.width;
+        format.height = config.height;
+        format.fourcc = fourcc;
+        let format = device
+            .set_format(&format)
+            .map_err(|e| err("cannot set its format", e))?;
+        let encoding = match format.fourcc {
+            f if f == YUYV => Encoding::Yuyv,
+            f if f == MJPG => Encoding::Mjpeg,
+            other => {
+                return Err(VideoError::camera(
+                    id,
+                    format!("it switched to format {other}"),
+                ))
+            }
+        };
+        if let Err(e) = device.set_params(&v4l::video::capture::Parameters::with_fps(config.fps)) {
+            tracing::debug!("camera {id}: frame rate not set: {e}");
+        }
+        let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4)
+            .map_err(|e| err("cannot start streaming", e))?;
+        stream.set_timeout(READ_TIMEOUT);
+        let stride = if format.stride > 0 {
+            format.stride as usize
+        } else {
+            2 * format.width as usize
+        };
+        Ok(Self {
+            id: SourceId::Camera(id.to_owned()),
+            stream,
+            _device: device,
+            encoding,
+            width: format.width,
+            height: format.height,
+            stride,
+            clock: config.clock,
+            scratch: Scratch::default(),
+        })
+    }
+}
+
+impl VideoSource for CameraSource {
+    fn id(&self) -> &SourceId {
+        &self.id
+    }
+
+    fn read_frame(&mut self, frame: &mut Frame) -> Result<()> {
+        let (data, meta) = self
+            .stream
+            .next()
+            .map_err(|e| VideoError::camera(self.id.to_string(), format!("read failed: {e}")))?;
+        let used = (meta.bytesused as usize).min(data.len());
+        let data = &data[..used];
+        match self.encoding {
+            Encoding::Yuyv => frame.fill_from_yuyv(data, self.width, self.height, self.stride)?,
+            Encoding::Mjpeg => decode_mjpeg(data, &mut self.scratch, frame)?,
+        }
+        frame.timestamp_us = self.clock.now_us();
+        Ok(())
+    }
+}
+
+/// An APP0 segment saying "AVI1": zune-jpeg then fills in the standard
+/// Huffman tables that MJPEG frames may leave out.
+const AVI1_APP0: [u8; 9] = [0xFF, 0xE0, 0x00, 0x07, b'A', b'V', b'I', b'1', 0];
+
+/// Whether a JPEG's header segments end (at the scan) without a Huffman
+/// table: the AVI MJPEG convention many UVC cameras follow.
+fn lacks_huffman_tables(data: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 4 <= data.len() && data[i] == 0xFF {
+        match data[i + 1] {
+            0xC4 => return false,
+            0xDA => return true,
+            0xFF => i += 1, // fill byte
+            _ => i += 2 + usize::from(u16::from_be_bytes([data[i + 2], data[i + 3]])),
+        }
+    }
+    false
+}
+
+/// Decode one MJPEG frame (a JPEG, Huffman tables optional) into `frame`,
+/// through `scratch` (reused): RGB output, and the frame with an AVI1
+/// marker when it needs the standard tables.
+fn decode_mjpeg(data: &[u8], scratch: &mut Scratch, frame: &mut Frame) -> Result<()> {
+    let bad =
+        |e: &dyn std::fmt::Display| VideoError::camera("mjpeg", format!("bad JPEG frame: {e}"));
+    let data = if data.len() > 2 && lacks_huffman_tables(data) {
+        scratch.jpeg.clear();
+        scratch.jpeg.extend_from_slice(&data[..2]);
+        scratch.jpeg.extend_from_slice(&AVI1_APP0);
+        scratch.jpeg.extend_from_slice(&data[2..]);
+        &scratch.jpeg[..]
+    } else {
+        data
+    };
+    let rgb = &mut scratch.rgb;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(data), options);
+    decoder.decode_headers().map_err(|e| bad(&e))?;
+    let (w, h) = decoder.dimensions().ok_or_else(|| bad(&"no dimensions"))?;
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| bad(&"no size"))?;
+    rgb.resize(size, 0);
+    decoder.decode_into(rgb).map_err(|e| bad(&e))?;
+    let (w, h) = (
+        u32::try_from(w).map_err(|e| bad(&e))?,
+        u32::try_from(h).map_err(|e| bad(&e))?,
+    );
+    frame.fill_from_packed(rgb, w, h, w as usize * 3, PixelFormat::Rgb24)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JPEG: &[u8] = include_bytes!("../../tests/fixtures/red-blue-64x32.jpg");
+
+    fn close(px: &[u8], want: [u8; 3]) -> bool {
+        px.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 24)
+    }
+
+    fn check_red_blue(frame: &Frame) {
+        assert_eq!((frame.width(), frame.height()), (64, 32));
+        let mut rgba = Vec::new();
+        frame.write_rgba(&mut rgba);
+        let at = |x: usize, y: usize| &rgba[(y * 64 + x) * 4..][..3];
+        assert!(close(at(8, 16), [255, 0, 0]), "{:?}", at(8, 16));
+        assert!(close(at(56, 16), [0, 0, 255]), "{:?}", at(56, 16));
+    }
+
+    #[test]
+    fn mjpeg_frames_decode_to_their_colours() {
+        let mut frame = Frame::new(2, 2).unwrap();
+        let mut scratch = Scratch::default();
+        assert!(!lacks_huffman_tables(JPEG));
+        decode_mjpeg(JPEG, &mut scratch, &mut frame).unwrap();
+        check_red_blue(&frame);
+        assert!(scratch.jpeg.is_empty(), "a complete JPEG is not copied");
+    }
+
+    #[test]
+    fn mjpeg_without_huffman_tables_uses_the_standard_ones() {
+        // Cameras leave the DHT segments out (the AVI MJPEG convention).
+        let mut stripped = JPEG[..2].to_vec();
+        let mut i = 2;
+        while i + 4 <= JPEG.len() && JPEG[i] == 0xFF && JPEG[i + 1] != 0xDA {
+            let len = usize::from(u16::from_be_bytes([JPEG[i + 2], JPEG[i + 3]]));
+            if JPEG[i + 1] != 0xC4 {
+                stripped.extend_from_slice(&JPEG[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+        stripped.extend_from_slice(&JPEG[i..]);
+        assert!(
+            stripped.len() < JPEG.len(),
+            "the fixture had Huffman tables to strip"
+        );
+        assert!(lacks_huffman_tables(&stripped));
+        let mut frame = Frame::new(2, 2).unwrap();
+        decode_mjpeg(&stripped, &mut Scratch::default(), &mut frame).unwrap();
+        check_red_blue(&frame);
+    }
+
+    #[test]
+    fn broken_mjpeg_is_an_error() {
+        let mut frame = Frame::new(2, 2).unwrap();
+        for data in [
+            &[][..],
+            &[0xFF, 0xD8],
+            &JPEG[..JPEG.len() / 3],
+            &[0x55; 500],
+        ] {
+            assert!(decode_mjpeg(data, &mut Scratch::default(), &mut frame).is_err());
+        }
+    }
+
+    #[test]
+    fn no_cameras_is_an_empty_list_and_a_missing_id_a_clear_error() {
+        let empty = std::env::temp_dir().join(format!("no-cams-{}", std::process::id()));
+        fs::create_dir_all(&empty).unwrap();
+        assert_eq!(list_cameras_in(&empty).unwrap(), vec![]);
+        assert_eq!(list_cameras_in(&empty.join("absent")).unwrap(), vec![]);
+        fs::remove_dir_all(&empty).unwrap();
+        // This machine has no camera: the real listing is empty and fine.
+        if !Path::new("/dev/video0").exists() {
+            assert_eq!(list_cameras().unwrap(), vec![]);
+        }
+
+        for id in [
+            "v4l:/dev/v4l/by-id/usb-Nothing-video-index0",
+            "v4l:relative",
+            "webcam",
+        ] {
+            let err = CameraSource::open(id, SourceConfig::default()).unwrap_err();
+            assert!(
+                matches!(err, VideoError::SourceNotFound(_)),
+                "{id}: {err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(id) && text.contains("list the sources"),
+                "{text}"
+            );
+        }
+        // Something that exists but is no camera.
+        let err = CameraSource::open("v4l:/dev/null", SourceConfig::default()).unwrap_err();
+        assert!(matches!(err, VideoError::Camera { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn stable_ids_prefer_by_id_links() {
+        let dev = std::env::temp_dir().join(format!("fake-dev-{}", std::process::id()));
+        fs::create_dir_all(dev.join("v4l/by-id")).unwrap();
+        fs::create_dir_all(dev.join("v4l/by-path")).unwrap();
+        fs::write(dev.join("video0"), b"").unwrap();
+        fs::write(dev.join("video2"), b"").unwrap();
+        std::os::unix::fs::symlink("../../video0", dev.join("v4l/by-id/usb-Cam-video-index0"))
+            .unwrap();
+        std::os::unix::fs::symlink(
+            "../../video0",
+            dev.join("v4l/by-path/pci-usb-0:1-video-index0"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            "../../video2",
+            dev.join("v4l/by-path/pci-usb-0:2-video-index0"),
+        )
+        .unwrap();
+        assert_eq!(
+            stable_path(&dev, &dev.join("video0")),
+            dev.join("v4l/by-id/usb-Cam-video-index0")
+        );
+        assert_eq!(
+            stable_path(&dev, &dev.join("video2")),
+            dev.join("v4l/by-path/pci-usb-0:2-video-index0")
+        );
+        fs::write(dev.join("video4"), b"").unwrap();
+        assert_eq!(stable_path(&dev, &dev.join("video4")), dev.join("video4"));
+        // Plain files are not V4L2 devices: listed nowhere, and no error.
+        assert_eq!(list_cameras_in(&dev).unwrap(), vec![]);
+        fs::remove_dir_all(&dev).unwrap();
+    }
+}
