@@ -181,13 +181,26 @@ impl Frame {
         for (y, row) in out.chunks_exact_mut(w * 4).enumerate() {
             let yr = &yp[y * ys..][..w];
             let (ur, vr) = (&up[(y / 2) * cs..][..cs], &vp[(y / 2) * cs..][..cs]);
-            for ((px, luma), cx) in row.chunks_exact_mut(4).zip(yr).zip(0..) {
-                let c = 298 * (i32::from(*luma) - 16) + 128;
-                let (d, e) = (i32::from(ur[cx / 2]) - 128, i32::from(vr[cx / 2]) - 128);
-                px[0] = clamp((c + 409 * e) >> 8);
-                px[1] = clamp((c - 100 * d - 208 * e) >> 8);
-                px[2] = clamp((c + 516 * d) >> 8);
-                px[3] = 255;
+            // Two pixels per chroma sample: its terms are computed once.
+            let mut pairs = row.chunks_exact_mut(8);
+            let mut lumas = yr.chunks_exact(2);
+            for (((px, luma), &u), &v) in (&mut pairs).zip(&mut lumas).zip(ur).zip(vr) {
+                let (d, e) = (i32::from(u) - 128, i32::from(v) - 128);
+                let (r, g, b) = (409 * e, -100 * d - 208 * e, 516 * d);
+                for (px, &l) in px.chunks_exact_mut(4).zip(luma) {
+                    let c = 298 * (i32::from(l) - 16) + 128;
+                    px.copy_from_slice(&[
+                        clamp((c + r) >> 8),
+                        clamp((c + g) >> 8),
+                        clamp((c + b) >> 8),
+                        255,
+                    ]);
+                }
+            }
+            // An odd width leaves one pixel.
+            if let (Some(&l), px) = (lumas.remainder().first(), pairs.into_remainder()) {
+                let rgb = yuv_to_rgb([l, ur[cs - 1], vr[cs - 1]]);
+                px.copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
             }
         }
     }
@@ -220,12 +233,21 @@ impl Frame {
     }
 }
 
-/// Position of destination sample `i` in source coordinates, in 1/256ths,
-/// sample centres aligned: `(i + ½) · src / dst − ½`, clamped at 0.
+/// Source positions of the destination samples `0..dst`, in 16.16 fixed
+/// point, sample centres aligned: `(i + ½) · src / dst − ½`, clamped at 0.
+/// Stepped by addition (no division per sample).
+fn source_positions(src: u32, dst: u32) -> impl Iterator<Item = u32> {
+    let step = (u64::from(src) << 16) / u64::from(dst);
+    let start = (step / 2) as i64 - (1 << 15);
+    (0..u64::from(dst)).map(move |i| (start + (i * step) as i64).max(0) as u32)
+}
+
+/// Split a 16.16 source position into the two neighbours and the weight
+/// (0..=255) of the second.
 #[inline(always)]
-fn source_pos(i: u32, src: u32, dst: u32) -> u32 {
-    let p = ((2 * u64::from(i) + 1) * u64::from(src) * 128) / u64::from(dst);
-    p.saturating_sub(128) as u32
+fn taps(pos: u32, len: u32) -> (usize, usize, u32) {
+    let i0 = (pos >> 16).min(len - 1) as usize;
+    (i0, (i0 + 1).min(len as usize - 1), (pos >> 8) & 0xff)
 }
 
 fn scale_plane(
@@ -236,20 +258,15 @@ fn scale_plane(
     ds: usize,
     (dw, dh): (u32, u32),
 ) {
-    for y in 0..dh {
-        let py = source_pos(y, sh, dh);
-        let y0 = (py >> 8).min(sh - 1) as usize;
-        let y1 = (y0 + 1).min(sh as usize - 1);
-        let fy = py & 0xff;
+    for (y, py) in source_positions(sh, dh).enumerate() {
+        let (y0, y1, fy) = taps(py, sh);
         let (r0, r1) = (
             &src[y0 * ss..][..sw as usize],
             &src[y1 * ss..][..sw as usize],
         );
-        for (x, out) in dst[y as usize * ds..][..dw as usize].iter_mut().enumerate() {
-            let px = source_pos(x as u32, sw, dw);
-            let x0 = (px >> 8).min(sw - 1) as usize;
-            let x1 = (x0 + 1).min(sw as usize - 1);
-            let fx = px & 0xff;
+        let row = &mut dst[y * ds..][..dw as usize];
+        for (out, px) in row.iter_mut().zip(source_positions(sw, dw)) {
+            let (x0, x1, fx) = taps(px, sw);
             let top = u32::from(r0[x0]) * (256 - fx) + u32::from(r0[x1]) * fx;
             let bottom = u32::from(r1[x0]) * (256 - fx) + u32::from(r1[x1]) * fx;
             *out = ((top * (256 - fy) + bottom * fy + (1 << 15)) >> 16) as u8;
@@ -403,6 +420,23 @@ mod tests {
         assert!(dst.u().iter().all(|&u| u == 60));
         assert!(dst.v().iter().all(|&v| v == 200));
         assert_eq!(dst.timestamp_us, 7);
+        // A non-integer ratio (like 1280 -> 1152) follows a gradient: each
+        // sample is the source's value at (x + 1/2) * 100 / 64 - 1/2.
+        let mut ramp = Frame::new(100, 2).unwrap();
+        let stride = ramp.stride(Plane::Y);
+        for (i, y) in ramp.plane_mut(Plane::Y).iter_mut().enumerate() {
+            *y = (16 + 2 * (i % stride)) as u8;
+        }
+        let mut narrow = Frame::new(64, 2).unwrap();
+        ramp.scale_into(&mut narrow);
+        for (x, &got) in narrow.y()[..64].iter().enumerate() {
+            let pos = ((x as f64 + 0.5) * 100.0 / 64.0 - 0.5).max(0.0);
+            let want = 16.0 + 2.0 * pos;
+            assert!(
+                (f64::from(got) - want).abs() <= 1.0,
+                "x {x}: {got}, want {want:.1}"
+            );
+        }
         // Upscaling a flat frame stays flat.
         let mut big = Frame::new(13, 7).unwrap();
         dst.scale_into(&mut big);

@@ -32,6 +32,9 @@ pub enum VideoError {
         /// Why it failed.
         reason: String,
     },
+    /// An MJPEG camera frame could not be decoded.
+    #[error("bad MJPEG frame: {0}")]
+    Jpeg(String),
     /// The X11 screen could not be opened or captured.
     #[error("screen {display}: {reason}")]
     Screen {

@@ -15,6 +15,7 @@
 //! a capture loop reuses one buffer.
 
 mod camera;
+mod mjpeg;
 mod pattern;
 mod screen;
 
@@ -23,6 +24,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 pub use camera::{list_cameras, CameraInfo, CameraSource};
+pub use mjpeg::MjpegDecoder;
 pub use pattern::PatternSource;
 pub use screen::ScreenSource;
 

@@ -68,6 +68,14 @@ pub fn keyframe_size(data: &[u8]) -> Option<(u32, u32)> {
     Some((u32::from(w), u32::from(h)))
 }
 
+/// The version of the libvpx in use, e.g. `libvpx v1.12.0`.
+pub fn libvpx_version() -> String {
+    // SAFETY: vpx_codec_version_str returns a pointer to a static,
+    // NUL-terminated string.
+    let version = unsafe { cstr(vpx_sys::vpx_codec_version_str()) };
+    format!("libvpx {version}")
+}
+
 /// Turn a libvpx status into our error, with libvpx's message and detail.
 ///
 /// `ctx` must point to a context that libvpx has initialized, or to a
