@@ -161,7 +161,7 @@ fn kbps(bytes: &[usize]) -> f64 {
 }
 
 fn codec() {
-    println!("== VP8 per frame (single thread, cpu_used -8, 300 frames at 30 fps) ==");
+    println!("== VP8 per frame (defaults: single thread, cpu_used -10; 300 frames at 30 fps) ==");
     for (w, h, bitrate) in [(1280, 720, 1_500_000), (640, 360, 500_000)] {
         for content in [Content::Pattern, Content::CameraLike] {
             let config = EncoderConfig {
@@ -213,7 +213,7 @@ fn speed_sweep() {
         (-12, 1),
         (-16, 1),
         (4, 1),
-        (-8, 2),
+        (-10, 2),
     ] {
         let config = EncoderConfig {
             cpu_used,

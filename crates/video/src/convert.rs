@@ -32,16 +32,6 @@ impl PixelFormat {
             PixelFormat::Rgba32 | PixelFormat::Bgrx32 => 4,
         }
     }
-
-    #[inline(always)]
-    fn rgb(self, px: &[u8]) -> (i32, i32, i32) {
-        match self {
-            PixelFormat::Rgb24 | PixelFormat::Rgba32 => {
-                (i32::from(px[0]), i32::from(px[1]), i32::from(px[2]))
-            }
-            PixelFormat::Bgrx32 => (i32::from(px[2]), i32::from(px[1]), i32::from(px[0])),
-        }
-    }
 }
 
 #[inline(always)]
@@ -94,45 +84,67 @@ impl Frame {
     ) -> Result<()> {
         check_size(width, height)?;
         let bpp = format.bytes_per_pixel();
-        let (w, h) = (width as usize, height as usize);
-        check_buffer(src.len(), w * bpp, h, stride)?;
+        check_buffer(src.len(), width as usize * bpp, height as usize, stride)?;
         self.resize(width, height)?;
+        // One monomorphic loop per layout, so the pixel reads inline.
+        match format {
+            PixelFormat::Rgb24 => self.packed_to_i420::<3>(src, stride, |p| (p[0], p[1], p[2])),
+            PixelFormat::Rgba32 => self.packed_to_i420::<4>(src, stride, |p| (p[0], p[1], p[2])),
+            PixelFormat::Bgrx32 => self.packed_to_i420::<4>(src, stride, |p| (p[2], p[1], p[0])),
+        }
+        Ok(())
+    }
+
+    /// The body of [`fill_from_packed`](Self::fill_from_packed): `B` bytes
+    /// per pixel, `rgb` reads one pixel. The frame already has the size.
+    fn packed_to_i420<const B: usize>(
+        &mut self,
+        src: &[u8],
+        stride: usize,
+        rgb: impl Fn(&[u8]) -> (u8, u8, u8),
+    ) {
+        let (w, h) = (self.width() as usize, self.height() as usize);
         let (ys, cs) = (self.stride(Plane::Y), self.stride(Plane::U));
+        let px = |p: &[u8]| {
+            let (r, g, b) = rgb(p);
+            (i32::from(r), i32::from(g), i32::from(b))
+        };
         let [yp, up, vp] = self.planes_mut();
         for cy in 0..h.div_ceil(2) {
-            let row0 = &src[2 * cy * stride..][..w * bpp];
-            // An odd last row pairs with itself.
-            let row1 = if 2 * cy + 1 < h {
-                &src[(2 * cy + 1) * stride..][..w * bpp]
+            // An odd last row pairs with itself (and writes no second luma row).
+            let two = 2 * cy + 1 < h;
+            let row0 = &src[2 * cy * stride..][..w * B];
+            let row1 = if two {
+                &src[(2 * cy + 1) * stride..][..w * B]
             } else {
                 row0
             };
-            let (y0, y1) = yp[2 * cy * ys..].split_at_mut(ys);
-            let y1 = if 2 * cy + 1 < h {
-                &mut y1[..w]
+            let (y0, rest) = yp[2 * cy * ys..].split_at_mut(ys);
+            let y1 = if two {
+                &mut rest[..w]
             } else {
-                &mut [][..]
+                &mut [0u8; 0][..]
             };
             let (ur, vr) = (&mut up[cy * cs..][..cs], &mut vp[cy * cs..][..cs]);
-            for cx in 0..w.div_ceil(2) {
-                let x0 = 2 * cx;
-                let x1 = (x0 + 1).min(w - 1);
-                let mut sum = (0, 0, 0);
-                for (row, yrow) in [(row0, &mut y0[..w]), (row1, &mut *y1)] {
-                    for x in [x0, x1] {
-                        let (r, g, b) = format.rgb(&row[x * bpp..]);
-                        sum = (sum.0 + r, sum.1 + g, sum.2 + b);
-                        if let Some(out) = yrow.get_mut(x) {
-                            *out = luma(r, g, b);
-                        }
-                    }
+            for cx in 0..cs {
+                let (x0, x1) = (2 * cx, (2 * cx + 1).min(w - 1));
+                let (a, b) = (px(&row0[x0 * B..][..B]), px(&row0[x1 * B..][..B]));
+                let (c, d) = (px(&row1[x0 * B..][..B]), px(&row1[x1 * B..][..B]));
+                y0[x0] = luma(a.0, a.1, a.2);
+                y0[x1] = luma(b.0, b.1, b.2);
+                if two {
+                    y1[x0] = luma(c.0, c.1, c.2);
+                    y1[x1] = luma(d.0, d.1, d.2);
                 }
-                let (u, v) = chroma((sum.0 + 2) >> 2, (sum.1 + 2) >> 2, (sum.2 + 2) >> 2);
+                let (u, v) = chroma(
+                    (a.0 + b.0 + c.0 + d.0 + 2) >> 2,
+                    (a.1 + b.1 + c.1 + d.1 + 2) >> 2,
+                    (a.2 + b.2 + c.2 + d.2 + 2) >> 2,
+                );
                 ur[cx] = u;
                 vr[cx] = v;
             }
         }
-        Ok(())
     }
 
     /// Fill this frame from packed YUYV 4:2:2 (YUY2, the usual uncompressed
