@@ -10,7 +10,7 @@
 //!   changes in place, resolution changes by recreating the encoder (the
 //!   next frame is then a key frame). Settings follow WebRTC's own libvpx
 //!   VP8 wrapper (`libvpx_vp8_encoder.cc`) where they apply.
-//! - [`Vp8Decoder`]: one complete VP8 frame in, at most one [`Frame`] out.
+//! - [`Vp8Decoder`]: one complete VP8 frame in, at most one [`Frame`](crate::Frame) out.
 //!   Garbage, truncated or corrupt input and inter frames without their
 //!   references are errors ([`VideoError::Decode`]), never a panic; after
 //!   a loss ([`Vp8Decoder::mark_lost`]) inter frames are refused until the
@@ -48,7 +48,7 @@ use vpx_sys::{vpx_codec_ctx_t, vpx_codec_err_t};
 use crate::error::VideoError;
 
 pub use decoder::Vp8Decoder;
-pub use encoder::{Content, EncodedFrame, EncoderConfig, Vp8Encoder};
+pub use encoder::{default_bitrate, Content, EncodedFrame, EncoderConfig, Vp8Encoder};
 
 /// Whether `data` (one complete VP8 frame) is a key frame: the frame tag's
 /// first bit is 0 and the key frame start code `9d 01 2a` follows it

@@ -339,3 +339,27 @@ fn keyframe_parsing_refuses_short_and_inter_data() {
         Some((640, 360))
     );
 }
+
+#[test]
+fn odd_sizes_encode_and_decode() {
+    let (w, h) = (321, 181);
+    let mut enc = encoder(w, h, 300_000);
+    let mut dec = Vp8Decoder::new().unwrap();
+    for (i, (data, _)) in encode_pattern(&mut enc, (w, h), 0, 10).iter().enumerate() {
+        let frame = dec.decode(data, 0).unwrap().unwrap();
+        assert_eq!((frame.width(), frame.height()), (w, h));
+        assert_eq!(read_counter(frame), Some(i as u32));
+        // The chroma planes line up (a stride mix-up would shear them).
+        let mut src = Frame::new(w, h).unwrap();
+        pattern::draw(&mut src, i as u32);
+        for (got, want) in [(frame.u(), src.u()), (frame.v(), src.v())] {
+            let diff: u64 = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                .sum();
+            let mean = diff as f64 / want.len() as f64;
+            assert!(mean < 4.0, "frame {i}: chroma off by {mean:.1} on average");
+        }
+    }
+}
