@@ -87,13 +87,19 @@ fn capture_name(path: &Path) -> std::io::Result<Option<String>> {
     Ok(caps.capabilities.contains(wanted).then_some(caps.card))
 }
 
-/// `Device::query_caps`, whose string conversion panics on non-UTF-8 names
-/// (a driver can cut a multi-byte name at 32 bytes): turned into an error.
+/// `Device::query_caps`, which panics on a name that is not UTF-8.
 fn query_caps(device: &Device) -> std::io::Result<v4l::Capabilities> {
-    catch_unwind(AssertUnwindSafe(|| device.query_caps())).unwrap_or_else(|_| {
+    no_panic(|| device.query_caps())
+}
+
+/// Run a `v4l` call that converts driver strings with
+/// `str::from_utf8(..).unwrap()` (names and format descriptions; a driver
+/// can cut a multi-byte name at its 32 bytes): a panic becomes an error.
+fn no_panic<T>(call: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            "the driver reported a name that is not UTF-8",
+            "the driver reported a string that is not UTF-8",
         ))
     })
 }
@@ -121,7 +127,7 @@ fn stable_path(dev: &Path, node: &Path) -> PathBuf {
 fn device_path(id: &str) -> Result<PathBuf> {
     let path = id
         .strip_prefix(V4L_PREFIX)
-        .filter(|p| p.starts_with('/'))
+        .filter(|p| p.starts_with('/') && !p.contains('\0'))
         .ok_or_else(|| VideoError::SourceNotFound(format!("camera:{id}")))?;
     let path = PathBuf::from(path);
     if !path.exists() {
@@ -179,8 +185,7 @@ impl CameraSource {
                 "it is not a streaming video-capture device",
             ));
         }
-        let offered: Vec<FourCC> = device
-            .enum_formats()
+        let offered: Vec<FourCC> = no_panic(|| device.enum_formats())
             .map_err(|e| err("cannot list its formats", e))?
             .into_iter()
             .map(|d| d.fourcc)
@@ -294,6 +299,9 @@ mod tests {
                 "{text}"
             );
         }
+        // A NUL byte would make v4l's path conversion panic: refused first.
+        let err = CameraSource::open("v4l:/dev/video0\0x", SourceConfig::default()).unwrap_err();
+        assert!(matches!(err, VideoError::SourceNotFound(_)), "{err:?}");
         // Something that exists but is no camera.
         let err = CameraSource::open("v4l:/dev/null", SourceConfig::default()).unwrap_err();
         assert!(matches!(err, VideoError::Camera { .. }), "{err:?}");
