@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential pkg-config cmake libasound2-dev libdbus-1-dev libssl-dev
+  # video (crates/video): libvpx for VP8; libclang for the V4L2 bindings
+  # that v4l2-sys-mit generates with bindgen at build time
+  libvpx-dev libclang-dev
   # tests: sound server without hardware, speech, TURN, network namespaces
   pulseaudio pulseaudio-utils sox espeak-ng coturn nftables iproute2 procps openssl python3
   # desktop app (Tauri 2 on WebKitGTK 4.1, tray, keyring over D-Bus)
@@ -14,6 +17,8 @@ PACKAGES=(
   # daemon, notification daemon, screenshots
   xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools dunst
   libnotify-bin imagemagick
+  # video screen-capture test: xsetroot paints the Xvfb root window
+  x11-xserver-utils
   # audio bench: the reference softphone it compares CPU with
   baresip
 )
