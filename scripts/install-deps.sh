@@ -14,6 +14,9 @@ PACKAGES=(
   # daemon, notification daemon, screenshots
   xvfb xauth webkit2gtk-driver dbus dbus-x11 gnome-keyring libsecret-tools dunst
   libnotify-bin imagemagick
+  # the .deb install test (scripts/deb-install-test.sh): a fresh Debian root,
+  # its cached tarball, the window check
+  debootstrap zstd x11-utils
   # audio bench: the reference softphone it compares CPU with
   baresip
 )
