@@ -19,6 +19,9 @@ PACKAGES=(
   libnotify-bin imagemagick
   # video screen-capture test: xsetroot paints the Xvfb root window
   x11-xserver-utils
+  # the .deb install test (scripts/deb-install-test.sh): a fresh Debian root,
+  # its cached tarball, the window check
+  debootstrap zstd x11-utils
   # audio bench: the reference softphone it compares CPU with
   baresip
 )

@@ -48,3 +48,8 @@ if [ -z "${SOFTPHONE_SKIP_DESKTOP_E2E:-}" ]; then
   echo "== desktop app end to end in a real window (Xvfb, tauri-driver, keyring, notifications)"
   scripts/e2e-desktop.sh
 fi
+
+if [ -z "${SOFTPHONE_SKIP_DEB_TEST:-}" ]; then
+  echo "== the .deb (release build) installs on a fresh Debian 12 root and the installed app starts"
+  scripts/deb-install-test.sh
+fi
