@@ -34,7 +34,8 @@ echo "== cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 
 echo "== cargo test"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+# --no-fail-fast: one failing test binary does not hide the others.
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 
 echo "== desktop app: the OS keyring (Secret Service) under a session bus with an unlocked gnome-keyring"
 keyring_home="$(mktemp -d)"
