@@ -325,3 +325,28 @@ describe("group call participants", () => {
     expect(get(phone.state).call).toMatchObject({ mutedPeers: [], speaking: ["carol"] });
   });
 });
+
+describe("answering a group call", () => {
+  it("keeps what arrived while the answer was on its way, and titles the call with the group", async () => {
+    const group = { ...ringing, receiver_type: "group" as const, receiver: "team", peer: "team", participants: ["alice", "carol"] };
+    setup({
+      // The server tells who is muted right as the accept goes through.
+      accept_call: async () => {
+        await send({ type: "participant_muted", session_id: "s1", user_id: "carol", muted: true });
+        await flush();
+        return { ...group, status: "ongoing", answered_at: 5, participants: ["alice", "carol", "bob"] };
+      },
+    });
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: group, caller_name: "Alice" });
+    await flush();
+    await phone.accept();
+    await flush();
+    const view = get(phone.state).call!;
+    expect(view.stage).toBe("ongoing");
+    expect(view.mutedPeers).toEqual(["carol"]);
+    expect(view.peerName).toBe("Team");
+    expect(phone.participantName("bob")).toBe("You");
+    expect(phone.participantName("alice")).toBe("Alice");
+  });
+});

@@ -239,13 +239,15 @@ export class Phone {
     return get(this.state).call;
   }
 
-  /** Runs a call command; on failure shows its sentence and, if `drop`, leaves the call screen. */
+  /** Runs a call command; on failure shows its sentence and leaves the call screen. `next` gets
+   * the view as it is when the reply comes (events may have changed it meanwhile). */
   private async act(fn: (c: CallView) => Promise<UiCall>, next: (c: CallView, r: UiCall) => CallView | null) {
     const c = this.current();
     if (!c) return;
     try {
       const r = await fn(c);
-      this.show(next(c, r));
+      const now = this.current();
+      this.show(next(now?.call.session_id === c.call.session_id ? now : c, r));
     } catch (e) {
       this.set({ notice: errorMessage(e), call: null });
     }
@@ -255,8 +257,18 @@ export class Phone {
   accept() {
     return this.act(
       (c) => this.api.acceptCall(c.call.session_id),
-      (c, r) => ({ ...c, stage: "ongoing", call: r, startedAt: this.now() }),
+      (c, r) => ({ ...c, stage: "ongoing", call: r, startedAt: this.now(), peerName: this.titleOf(r, c.peerName) }),
     );
+  }
+
+  /** What the call screen is titled: the group's name for a group call, else the peer's. */
+  private titleOf(call: UiCall, peerName: string): string {
+    return call.receiver_type === "group" ? this.nameOf(call.receiver) : peerName;
+  }
+
+  /** How a participant is listed: "You" for this user. */
+  participantName(id: string): string {
+    return id === get(this.state).session?.user_id ? "You" : this.nameOf(id);
   }
   decline() {
     return this.act((c) => this.api.rejectCall(c.call.session_id, "rejected"), () => null);
