@@ -20,9 +20,9 @@
 use crate::fanout::MemberId;
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
+use softphone_rtc::reception_reports;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -109,15 +109,7 @@ impl LossRelay {
             return;
         };
         for packet in packets {
-            let any = packet.as_any();
-            let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                &rr.reports
-            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                &sr.reports
-            } else {
-                continue;
-            };
-            for block in blocks {
+            for block in reception_reports(packet.as_ref()) {
                 self.board
                     .reported(self.member, block.ssrc, block.fraction_lost, msg.now);
             }

@@ -9,12 +9,17 @@
 //! - [`setting_engine`]: the setup timers (10 ms ICE ticks) and mDNS off.
 //! - [`candidate_message`] / [`candidate_init`]: ICE candidates to and from
 //!   the [`SignalMessage`] that carries them through the server.
+//! - [`reception_reports`]: the report blocks of an RTCP packet, for the
+//!   interceptors on both ends that read the other side's loss.
 //!
 //! DTLS-SRTP is webrtc's default and nothing here can turn it off.
 #![warn(missing_docs)]
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use softphone_proto::SignalMessage;
 use std::time::Duration;
@@ -121,6 +126,19 @@ pub fn candidate_init(message: SignalMessage) -> Option<RTCIceCandidateInit> {
             ..Default::default()
         }),
         _ => None,
+    }
+}
+
+/// The reception report blocks an RTCP packet carries (receiver and sender
+/// reports; none for other packets).
+pub fn reception_reports(packet: &dyn rtc::rtcp::Packet) -> &[ReceptionReport] {
+    let any = packet.as_any();
+    if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+        &rr.reports
+    } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+        &sr.reports
+    } else {
+        &[]
     }
 }
 

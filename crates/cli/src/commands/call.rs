@@ -6,7 +6,7 @@
 //! sentence: declined, busy, unanswered, failed. Exit 130/143 on Ctrl-C /
 //! SIGTERM, after cancelling or hanging up.
 
-use super::{output, parse_secs, Device, Global, Outcome, FAILURE};
+use super::{output, parse_secs, Device, Global, Outcome};
 use anyhow::bail;
 use clap::Args;
 use softphone_client::{Call, CallEvent, CallStatus, CallType, ConnectionState, ReceiverType};
@@ -44,15 +44,7 @@ pub async fn run(global: &Global, args: CallArgs) -> anyhow::Result<ExitCode> {
     let mut device = Device::login(global, &args.media).await?;
     let result = place(&mut device, &args).await;
     device.close().await;
-    let outcome = result?;
-    Ok(match outcome {
-        Outcome::Done => ExitCode::SUCCESS,
-        Outcome::Failed(sentence) => {
-            output::sentence(&sentence);
-            ExitCode::from(FAILURE)
-        }
-        Outcome::Interrupted(signal) => signal.exit_code(),
-    })
+    Ok(result?.exit_code())
 }
 
 async fn place(device: &mut Device, args: &CallArgs) -> anyhow::Result<Outcome> {

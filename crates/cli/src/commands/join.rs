@@ -5,7 +5,7 @@
 //! Exit 0 once the joined call has ended or been left as asked. Exit 1 with
 //! a sentence if the group has no call in progress or the join is refused.
 
-use super::{output, parse_secs, Device, Global, Outcome, FAILURE};
+use super::{output, parse_secs, Device, Global, Outcome};
 use clap::Args;
 use softphone_client::{CallLogQuery, CallStatus};
 use std::process::ExitCode;
@@ -29,14 +29,7 @@ pub async fn run(global: &Global, args: JoinArgs) -> anyhow::Result<ExitCode> {
     let mut device = Device::login(global, &args.media).await?;
     let outcome = join(&mut device, &args).await;
     device.close().await;
-    Ok(match outcome {
-        Outcome::Done => ExitCode::SUCCESS,
-        Outcome::Failed(sentence) => {
-            output::sentence(&sentence);
-            ExitCode::from(FAILURE)
-        }
-        Outcome::Interrupted(signal) => signal.exit_code(),
-    })
+    Ok(outcome.exit_code())
 }
 
 async fn join(device: &mut Device, args: &JoinArgs) -> Outcome {

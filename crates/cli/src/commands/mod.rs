@@ -163,6 +163,21 @@ pub enum Outcome {
     Interrupted(Interrupt),
 }
 
+impl Outcome {
+    /// The process's exit code for a command that handled one call; a
+    /// failure's sentence is printed.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Done => ExitCode::SUCCESS,
+            Outcome::Failed(sentence) => {
+                output::sentence(&sentence);
+                ExitCode::from(FAILURE)
+            }
+            Outcome::Interrupted(signal) => signal.exit_code(),
+        }
+    }
+}
+
 impl Device {
     /// Logs in (HTTP and WebSocket) with the global options; answered
     /// calls get media with the devices of `media`.

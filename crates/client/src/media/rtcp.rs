@@ -8,11 +8,10 @@
 //! block about our SSRCs as it goes past, and leaves the packets untouched.
 
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
-use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
+use softphone_rtc::reception_reports;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -93,16 +92,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for ReportObserver {
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
-                let any = packet.as_any();
-                let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    &rr.reports
-                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                    &sr.reports
-                } else {
-                    continue;
-                };
                 // One audio stream out: the last block is about it.
-                if let Some(block) = blocks.last() {
+                if let Some(block) = reception_reports(packet.as_ref()).last() {
                     self.observe(block, msg.now);
                 }
             }
