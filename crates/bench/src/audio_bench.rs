@@ -12,9 +12,8 @@
 //! (`--quick` for a short smoke run). Asserts nothing: a missed target is
 //! printed, not an error.
 
-mod audio;
-
 use clap::Parser;
+use softphone_bench::audio;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

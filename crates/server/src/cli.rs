@@ -83,6 +83,11 @@ struct ServeArgs {
     /// No group-call forwarder: group calls ring and connect without media.
     #[arg(long)]
     no_forwarder: bool,
+    /// Print the forwarder's counters (rooms, members, packets received,
+    /// forwarded, dropped, unsent) on stdout every SECS seconds, one JSON
+    /// line each: `{"event":"forwarder_stats",…}` (for benchmarks).
+    #[arg(long, value_parser = parse_secs, value_name = "SECS")]
+    stats_every: Option<Duration>,
     /// PEM certificate chain; serves https/wss (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -280,8 +285,36 @@ async fn serve(store: Store, config: ServerConfig, args: &ServeArgs) -> anyhow::
     writeln!(out, "listening on {scheme}://{}", listener.local_addr())?;
     out.flush()?;
     drop(out);
+    if let Some(every) = args.stats_every.filter(|d| !d.is_zero()) {
+        tokio::spawn(print_stats(state.clone(), every));
+    }
     softphone_server::run(listener, shutdown_signal(), state).await?;
     Ok(())
+}
+
+/// `--stats-every`: the forwarder's counters, one JSON line on stdout per
+/// period, until stdout is gone (or there is no forwarder).
+async fn print_stats(state: std::sync::Arc<AppState>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Some(s) = state.hub.forwarder_stats() else {
+            return;
+        };
+        let line = serde_json::json!({
+            "event": "forwarder_stats",
+            "rooms": s.rooms,
+            "members": s.members,
+            "received": s.received,
+            "forwarded": s.forwarded,
+            "dropped": s.dropped,
+            "unsent": s.unsent,
+        });
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

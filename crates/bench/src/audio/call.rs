@@ -52,26 +52,47 @@ pub struct Server {
 }
 
 impl Server {
-    /// Seeds `dir/NAME.db` and starts serving on a free loopback port.
+    /// Seeds `dir/NAME.db` with the demo users and starts serving on a free
+    /// loopback port.
     pub fn start(bins: &Bins, launcher: &Launcher, dir: &Path, name: &str) -> Result<Server> {
         let db = dir.join(format!("{name}.db"));
+        Self::admin(bins, &db, &["demo"])?;
+        Self::serve(bins, launcher, dir, name, &db, &[])
+    }
+
+    /// Runs one admin command on `db` (`demo`, `user add …`, `group add …`).
+    pub fn admin(bins: &Bins, db: &Path, args: &[&str]) -> Result<()> {
         let out = std::process::Command::new(&bins.server)
             .arg("--db")
-            .arg(&db)
-            .arg("demo")
+            .arg(db)
+            .args(args)
             .stdin(Stdio::null())
             .output()
-            .context("cannot run softphone-server demo")?;
+            .with_context(|| format!("cannot run softphone-server {}", args.join(" ")))?;
         if !out.status.success() {
             bail!(
-                "softphone-server demo failed: {}",
+                "softphone-server {} failed: {}",
+                args.join(" "),
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        Ok(())
+    }
+
+    /// Serves `db` on a free loopback port, with `extra` `serve` options.
+    pub fn serve(
+        bins: &Bins,
+        launcher: &Launcher,
+        dir: &Path,
+        name: &str,
+        db: &Path,
+        extra: &[&str],
+    ) -> Result<Server> {
         let mut cmd = launcher.command(&bins.server);
         cmd.arg("--db")
-            .arg(&db)
+            .arg(db)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("RUST_LOG", "warn");
         let mut proc = Proc::spawn(name, cmd, dir)?;
         let line = proc.next_line(Duration::from_secs(15))?;

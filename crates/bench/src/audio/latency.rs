@@ -10,9 +10,11 @@
 //! Markers not found (correlation < 0.7, e.g. sent before the media was up)
 //! are counted, not used.
 
+use super::report::{summarize, Report, Target};
 use super::signal::{locate, marker, Layout, MARKER_SPACING};
-use super::wav::RATE;
+use super::wav::{self, RATE};
 use anyhow::{bail, Context as _, Result};
+use serde_json::json;
 use std::path::Path;
 
 /// Frame length in samples.
@@ -125,6 +127,73 @@ pub fn measure(
         }
     }
     out
+}
+
+/// The files of one direction of a call.
+#[derive(Debug, Clone, Copy)]
+pub struct Direction<'a> {
+    /// Who sent (for labels), e.g. `alice`.
+    pub from: &'a str,
+    /// Who heard.
+    pub to: &'a str,
+    /// The sender's `--timing-log`.
+    pub sender_log: &'a Path,
+    /// The receiver's `--timing-log`.
+    pub receiver_log: &'a Path,
+    /// The receiver's `--output-wav`.
+    pub recording: &'a Path,
+}
+
+/// Measures one direction and reports it under `m2e_{key}_…`: median and
+/// p95 against `target`, the markers found of those sent, each latency
+/// (JSON), and a note; a direction that cannot be measured is a note.
+pub fn report_direction(
+    report: &mut Report,
+    key: &str,
+    dir: Direction<'_>,
+    layout: &Layout,
+    target: Target,
+) {
+    let Direction { from, to, .. } = dir;
+    let got = (|| -> Result<Latencies> {
+        let sender = FrameTimes::read(dir.sender_log)?;
+        let receiver = FrameTimes::read(dir.receiver_log)?;
+        let recording = wav::read_48k(dir.recording)?;
+        Ok(measure(layout, &sender, &receiver, &recording))
+    })();
+    let lat = match got {
+        Ok(lat) => lat,
+        Err(e) => return report.note(format!("mouth-to-ear {from}→{to}: n/a: {e:#}")),
+    };
+    let s = summarize(&lat.ms);
+    let label = format!("mouth-to-ear {from}→{to}");
+    report.figure(
+        &format!("m2e_{key}_median_ms"),
+        &format!("{label} median"),
+        s.map(|s| s.median),
+        "ms",
+        target,
+    );
+    report.figure(
+        &format!("m2e_{key}_p95_ms"),
+        &format!("{label} p95"),
+        s.map(|s| s.p95),
+        "ms",
+        target,
+    );
+    report.value(
+        &format!("m2e_{key}_markers"),
+        json!({"found": lat.ms.len(), "sent": lat.sent}),
+    );
+    let each: Vec<f64> = lat.ms.iter().map(|m| (m * 10.0).round() / 10.0).collect();
+    report.value(&format!("m2e_{key}_each_ms"), json!(each));
+    report.note(format!(
+        "mouth-to-ear {from}→{to}: {} of {} markers found{}",
+        lat.ms.len(),
+        lat.sent,
+        s.map(|s| format!(", max {:.1} ms", s.max))
+            .unwrap_or_default()
+    ));
 }
 
 #[cfg(test)]

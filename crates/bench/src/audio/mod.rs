@@ -19,15 +19,15 @@
 //! as n/a with the reason; the rest still runs.
 
 mod baresip;
-mod call;
-mod latency;
+pub mod call;
+pub mod latency;
 mod netns;
-mod procs;
-mod quality;
-mod report;
+pub mod procs;
+pub mod quality;
+pub mod report;
 mod setup;
-mod signal;
-mod wav;
+pub mod signal;
+pub mod wav;
 
 use anyhow::{Context as _, Result};
 use call::{two_party_call, Bins, CallRun, Ctx, Media, Server};
@@ -79,7 +79,8 @@ fn progress(text: &str) {
     eprintln!("[audio-bench] {text}");
 }
 
-fn load() -> String {
+/// The load average (1, 5 and 15 min), as `/proc/loadavg` has it.
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
@@ -99,7 +100,7 @@ pub fn run(args: &Args) -> Result<()> {
         .context("cannot make a temp folder")?;
     let dir = tmp.path();
     let mut report = Report::default();
-    let load_before = load();
+    let load_before = load_average();
     progress(&format!(
         "load average before: {load_before}; temp folder {}",
         dir.display()
@@ -208,7 +209,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
-    let load_after = load();
+    let load_after = load_average();
     report.value("load_before", json!(load_before));
     report.value("load_after", json!(load_after));
     report.note(format!(
@@ -261,46 +262,14 @@ fn media(dir: &Path, input: &Path, tag: &str, who: &str) -> Media {
 
 fn latency_figures(report: &mut Report, dir: &Path, layout: &signal::Layout) {
     for (from, to, key) in [("alice", "bob", "a2b"), ("bob", "alice", "b2a")] {
-        let got = (|| -> Result<latency::Latencies> {
-            let sender = latency::FrameTimes::read(&dir.join(format!("clean-{from}.timing")))?;
-            let receiver = latency::FrameTimes::read(&dir.join(format!("clean-{to}.timing")))?;
-            let recording = wav::read_48k(&dir.join(format!("clean-{to}-heard.wav")))?;
-            Ok(latency::measure(layout, &sender, &receiver, &recording))
-        })();
-        match got {
-            Ok(lat) => {
-                let s = summarize(&lat.ms);
-                let label = format!("mouth-to-ear {from}→{to}");
-                report.figure(
-                    &format!("m2e_{key}_median_ms"),
-                    &format!("{label} median"),
-                    s.map(|s| s.median),
-                    "ms",
-                    Target::AtMost(M2E_TARGET_MS),
-                );
-                report.figure(
-                    &format!("m2e_{key}_p95_ms"),
-                    &format!("{label} p95"),
-                    s.map(|s| s.p95),
-                    "ms",
-                    Target::AtMost(M2E_TARGET_MS),
-                );
-                report.value(
-                    &format!("m2e_{key}_markers"),
-                    json!({"found": lat.ms.len(), "sent": lat.sent}),
-                );
-                let each: Vec<f64> = lat.ms.iter().map(|m| (m * 10.0).round() / 10.0).collect();
-                report.value(&format!("m2e_{key}_each_ms"), json!(each));
-                report.note(format!(
-                    "mouth-to-ear {from}→{to}: {} of {} markers found{}",
-                    lat.ms.len(),
-                    lat.sent,
-                    s.map(|s| format!(", max {:.1} ms", s.max))
-                        .unwrap_or_default()
-                ));
-            }
-            Err(e) => report.note(format!("mouth-to-ear {from}→{to}: n/a: {e:#}")),
-        }
+        let files = latency::Direction {
+            from,
+            to,
+            sender_log: &dir.join(format!("clean-{from}.timing")),
+            receiver_log: &dir.join(format!("clean-{to}.timing")),
+            recording: &dir.join(format!("clean-{to}-heard.wav")),
+        };
+        latency::report_direction(report, key, files, layout, Target::AtMost(M2E_TARGET_MS));
     }
 }
 

@@ -127,6 +127,15 @@ impl Proc {
         }
     }
 
+    /// Takes the lines printed so far without waiting (they are kept, as
+    /// [`Proc::next_line`] keeps them), so that the next wait sees only
+    /// what comes later.
+    pub fn skip_pending(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
     /// Reads lines until a JSON event `name` for which `pred` holds.
     pub fn wait_event(
         &mut self,
@@ -232,6 +241,33 @@ pub fn signal(pid: u32, sig: &str) {
         .status();
 }
 
+/// Resident memory of a process, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now, KiB.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most it was ever resident, KiB.
+    pub hwm_kib: u64,
+}
+
+/// `VmRSS` and `VmHWM` of `pid`.
+pub fn memory(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_memory(&status)
+}
+
+/// `VmRSS` and `VmHWM` of a `/proc/PID/status` text.
+pub fn parse_status_memory(status: &str) -> Option<Memory> {
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        hwm_kib: field("VmHWM:")?,
+    })
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`, 100 if that fails).
 fn clock_ticks() -> f64 {
     static TICKS: OnceLock<f64> = OnceLock::new();
@@ -274,5 +310,19 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(175));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
         assert!(cpu_seconds(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn memory_fields_are_read_from_status() {
+        let status = "Name:\tx\nVmHWM:\t  20480 kB\nVmRSS:\t   10240 kB\nThreads: 3\n";
+        assert_eq!(
+            parse_status_memory(status),
+            Some(Memory {
+                rss_kib: 10_240,
+                hwm_kib: 20_480
+            })
+        );
+        assert_eq!(parse_status_memory("Name: x"), None);
+        assert!(memory(std::process::id()).is_some());
     }
 }
