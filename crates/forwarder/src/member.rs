@@ -6,13 +6,12 @@
 //! ICE restart). Only one offer is out at a time; a change while one is
 //! out is folded into the next offer, sent when the answer comes.
 
-use crate::fanout::{MemberId, WriterControl};
+use crate::fanout::{Downlink, MemberId};
 use crate::room::Room;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use softphone_proto::{DeviceAddr, SignalMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -66,8 +65,8 @@ pub(crate) struct Member {
     early_candidates: Vec<RTCIceCandidateInit>,
     /// The senders of the tracks this member is sent, by source.
     pub downtracks: HashMap<MemberId, Arc<dyn RtpSender>>,
-    /// Its writer's controls (its queue is in the room's fan-out table).
-    pub writer: mpsc::UnboundedSender<WriterControl>,
+    /// Its outgoing side (also in the room's fan-out table).
+    pub downlink: Arc<Downlink>,
 }
 
 impl Member {
@@ -75,7 +74,7 @@ impl Member {
         id: MemberId,
         addr: DeviceAddr,
         pc: Arc<dyn PeerConnection>,
-        writer: mpsc::UnboundedSender<WriterControl>,
+        downlink: Arc<Downlink>,
     ) -> Self {
         Self {
             id,
@@ -85,7 +84,7 @@ impl Member {
             answered: false,
             early_candidates: Vec::new(),
             downtracks: HashMap::new(),
-            writer,
+            downlink,
         }
     }
 }
@@ -172,8 +171,8 @@ impl Room {
                 }
             }
         }
-        let red = crate::peer::negotiated_red(m.pc.as_ref()).await;
-        let _ = m.writer.send(WriterControl::Red(red));
+        m.downlink
+            .set_red(crate::peer::negotiated_red(m.pc.as_ref()).await);
         if let Some(restart) = m.negotiation.answered() {
             self.send_offer(id, restart).await;
         }

@@ -13,7 +13,7 @@
 //!  close      every connection closes; the task ends.
 //! ```
 
-use crate::fanout::{read_uplink, write_downlink, FanoutTable, MemberId, WriterControl};
+use crate::fanout::{read_uplink, Downlink, FanoutTable, MemberId};
 use crate::feedback::LossBoard;
 use crate::member::Member;
 use crate::peer::{self, PcEvent};
@@ -133,10 +133,8 @@ impl Room {
         {
             return tracing::warn!(member = %addr, "cannot receive audio: {e}");
         }
-        let (queue, packets) = mpsc::channel(self.config.queue_len);
-        let (writer, control) = mpsc::unbounded_channel();
-        tokio::spawn(write_downlink(control, packets, self.counters.clone()));
-        let mut member = Member::new(id, addr.clone(), pc, writer);
+        let downlink = Arc::new(Downlink::new());
+        let mut member = Member::new(id, addr.clone(), pc, downlink.clone());
         let others: Vec<(MemberId, DeviceAddr)> = self
             .members
             .values()
@@ -147,7 +145,7 @@ impl Room {
         }
         self.members.insert(id, member);
         self.by_addr.insert(addr.clone(), id);
-        self.table.add(id, queue);
+        self.table.add(id, downlink);
         self.counters.member_joined();
         tracing::info!(session = %self.sid, member = %addr, members = self.members.len(), "member joined");
         for (other, _) in &others {
@@ -180,7 +178,7 @@ impl Room {
             let Some(sender) = m.downtracks.remove(&id) else {
                 continue;
             };
-            let _ = m.writer.send(WriterControl::Remove(id));
+            m.downlink.remove(id);
             if let Err(e) = m.pc.remove_track(&sender).await {
                 tracing::debug!(member = %m.addr, "removing a track: {e}");
             }
@@ -204,7 +202,7 @@ impl Room {
                     _ => None,
                 };
                 if let Some(up) = up {
-                    let _ = m.writer.send(WriterControl::Connected(up));
+                    m.downlink.set_connected(up);
                 }
                 if state == RTCPeerConnectionState::Failed {
                     tracing::warn!(session = %self.sid, member = %m.addr, "media connection failed")
@@ -226,7 +224,7 @@ impl Room {
 }
 
 /// Gives `member` a send-only track for `source`'s audio (stream id: the
-/// source's address) and tells its writer and the loss board.
+/// source's address) and tells its downlink and the loss board.
 async fn add_track(
     member: &mut Member,
     source: MemberId,
@@ -266,11 +264,7 @@ async fn add_track(
     match transceiver.sender().await {
         Ok(Some(sender)) => {
             member.downtracks.insert(source, sender);
-            let _ = member.writer.send(WriterControl::Add {
-                source,
-                track,
-                ssrc,
-            });
+            member.downlink.add(source, track, ssrc);
         }
         _ => tracing::warn!(member = %member.addr, "a new track has no sender"),
     }
