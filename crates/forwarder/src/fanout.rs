@@ -1,32 +1,25 @@
 //! The packet path. Each member's incoming audio has a reader task that
-//! hands every packet to every other member's connection, on that
-//! member's track for the sender ([`read_uplink`]):
+//! hands every packet to every other member's queue ([`read_uplink`]);
+//! each member has a writer task that drains its queue into the tracks of
+//! its connection ([`write_downlink`]), one track per source.
 //!
 //! ```text
-//!  alice's track ─► reader ─┬─► bob's   Downlink: track "alice" ─► bob's connection
-//!                           └─► carol's Downlink: track "alice" ─► carol's connection
+//!  alice's track ─► reader ─┬─► queue(bob)   ─► writer(bob)   ─► track "alice" on bob's connection
+//!                           └─► queue(carol) ─► writer(carol) ─► track "alice" on carol's connection
 //! ```
 //!
-//! A write never waits: it goes through only if the member's connection
-//! takes the packet at once (its queue to webrtc's driver, 256 packets,
-//! has room); otherwise the packet is dropped for that member alone and
-//! counted. So a member whose connection cannot keep up loses its own
-//! packets, and nobody else waits for it. Packets are not decoded: the
-//! reader only puts the track's own SSRC on them, drops header extensions
-//! (their ids belong to the sender's session) and, for a member that did
-//! not take RED, keeps just the primary Opus frame.
-//!
-//! Writing from the reader itself, rather than through a queue and a
-//! writer task per member, saves a task wake-up per forwarded packet
-//! (`softphone-group-bench`: the cost per packet is mostly webrtc's).
+//! Queues are bounded and filled with `try_send`: a member whose connection
+//! cannot keep up loses its own packets, nobody else's. Packets are not
+//! decoded; the writer only puts the track's own SSRC on them, drops header
+//! extensions (their ids belong to the sender's session) and, for a member
+//! that did not take RED, keeps just the primary Opus frame.
 
 use crate::stats::Counters;
-use futures_util::FutureExt;
 use rtc::rtp::packet::Packet as RtpPacket;
-use softphone_rtc::{OPUS_PT, RED_PT};
+use softphone_rtc::OPUS_PT;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -34,91 +27,25 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 /// A member, within its room.
 pub(crate) type MemberId = u32;
 
-/// A track and the SSRC it sends with.
-type Track = Arc<TrackLocalStaticRTP>;
-
-/// `red` when the member did not take RED.
-const NO_RED: u8 = u8::MAX;
-
-/// One member's outgoing side: its tracks (one per other member), whether
-/// its connection is up, and RED's payload type on it.
-#[derive(Default)]
-pub(crate) struct Downlink {
-    tracks: RwLock<HashMap<MemberId, (Track, u32)>>,
-    connected: AtomicBool,
-    red: AtomicU8,
+/// One packet on its way to one member.
+pub(crate) struct Forwarded {
+    pub source: MemberId,
+    pub packet: RtpPacket,
 }
 
-impl Downlink {
-    pub(crate) fn new() -> Self {
-        Self {
-            red: AtomicU8::new(RED_PT),
-            ..Default::default()
-        }
-    }
+/// A member's queue.
+type Queue = (MemberId, mpsc::Sender<Forwarded>);
 
-    /// Send `source`'s packets on `track`, with `ssrc`.
-    pub(crate) fn add(&self, source: MemberId, track: Arc<TrackLocalStaticRTP>, ssrc: u32) {
-        self.tracks
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(source, (track, ssrc));
-    }
-
-    /// `source` left.
-    pub(crate) fn remove(&self, source: MemberId) {
-        self.tracks
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&source);
-    }
-
-    /// The connection is up (ICE and DTLS) or not; until it is, packets are
-    /// dropped here (webrtc would refuse them).
-    pub(crate) fn set_connected(&self, up: bool) {
-        self.connected.store(up, Ordering::Relaxed);
-    }
-
-    /// RED's payload type on this connection, `None` if the member did not
-    /// take it (until its answer says, it takes what we offered).
-    pub(crate) fn set_red(&self, pt: Option<u8>) {
-        self.red.store(pt.unwrap_or(NO_RED), Ordering::Relaxed);
-    }
-
-    /// The track for `source`'s audio, and `packet` made ready for it.
-    fn prepare(&self, source: MemberId, packet: &RtpPacket) -> Option<(Track, RtpPacket)> {
-        let (track, ssrc) = self
-            .tracks
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&source)
-            .map(|(t, s)| (t.clone(), *s))?;
-        let mut packet = packet.clone();
-        packet.header.ssrc = ssrc;
-        packet.header.extension = false;
-        packet.header.extensions.clear();
-        if self.red.load(Ordering::Relaxed) == NO_RED && packet.header.payload_type == RED_PT {
-            let primary = red_primary(&packet.payload)?;
-            packet.payload = packet.payload.slice(primary);
-            packet.header.payload_type = OPUS_PT;
-        }
-        Some((track, packet))
-    }
-}
-
-/// Every member's downlink, as the readers see them.
+/// Every member's queue, as the readers see them.
 #[derive(Clone, Default)]
-pub(crate) struct FanoutTable(Arc<RwLock<Vec<Destination>>>);
-
-/// A member and its downlink.
-type Destination = (MemberId, Arc<Downlink>);
+pub(crate) struct FanoutTable(Arc<RwLock<Vec<Queue>>>);
 
 impl FanoutTable {
-    pub(crate) fn add(&self, member: MemberId, downlink: Arc<Downlink>) {
+    pub(crate) fn add(&self, member: MemberId, queue: mpsc::Sender<Forwarded>) {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((member, downlink));
+            .push((member, queue));
     }
 
     pub(crate) fn remove(&self, member: MemberId) {
@@ -130,7 +57,7 @@ impl FanoutTable {
 }
 
 /// Reads `source`'s incoming audio until the track ends, handing each
-/// packet to every other member's connection.
+/// packet to every other member's queue.
 pub(crate) async fn read_uplink(
     track: Arc<dyn TrackRemote>,
     source: MemberId,
@@ -142,23 +69,86 @@ pub(crate) async fn read_uplink(
             continue;
         };
         counters.received();
-        // Held only for this loop, which never waits (joins and leaves
-        // take the write side).
-        let downlinks = table.0.read().unwrap_or_else(PoisonError::into_inner);
-        for (_, downlink) in downlinks.iter().filter(|(m, _)| *m != source) {
-            if !downlink.connected.load(Ordering::Relaxed) {
-                counters.unsent();
-                continue;
-            }
-            let Some((track, packet)) = downlink.prepare(source, &packet) else {
-                counters.unsent();
-                continue;
+        let queues = table.0.read().unwrap_or_else(PoisonError::into_inner);
+        for (_, queue) in queues.iter().filter(|(m, _)| *m != source) {
+            let forwarded = Forwarded {
+                source,
+                packet: packet.clone(),
             };
-            // Taken at once, or dropped: never wait for one member.
-            match track.write_rtp(packet).now_or_never() {
-                Some(Ok(())) => counters.forwarded(),
-                Some(Err(_)) => counters.unsent(),
-                None => counters.dropped(),
+            match queue.try_send(forwarded) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => counters.dropped(),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+}
+
+/// Changes to a writer's tracks.
+pub(crate) enum WriterControl {
+    /// Send `source`'s packets on `track`, with `ssrc`.
+    Add {
+        source: MemberId,
+        track: Arc<TrackLocalStaticRTP>,
+        ssrc: u32,
+    },
+    /// `source` left.
+    Remove(MemberId),
+    /// The payload type RED has on this connection, `None` if the member
+    /// did not take it.
+    Red(Option<u8>),
+    /// The connection is up (ICE and DTLS): packets can go. Until then, and
+    /// while it is down, they are dropped here (webrtc would refuse them).
+    Connected(bool),
+}
+
+/// Drains one member's queue into its tracks until the room drops the
+/// member (its control channel closes).
+pub(crate) async fn write_downlink(
+    mut control: mpsc::UnboundedReceiver<WriterControl>,
+    mut queue: mpsc::Receiver<Forwarded>,
+    counters: Arc<Counters>,
+) {
+    let mut tracks: HashMap<MemberId, (Arc<TrackLocalStaticRTP>, u32)> = HashMap::new();
+    // Until the answer says otherwise, the member takes what we offered.
+    let mut red = Some(softphone_rtc::RED_PT);
+    let mut connected = false;
+    loop {
+        tokio::select! {
+            biased;
+            change = control.recv() => match change {
+                None => return,
+                Some(WriterControl::Add { source, track, ssrc }) => {
+                    tracks.insert(source, (track, ssrc));
+                }
+                Some(WriterControl::Remove(source)) => {
+                    tracks.remove(&source);
+                }
+                Some(WriterControl::Red(pt)) => red = pt,
+                Some(WriterControl::Connected(up)) => connected = up,
+            },
+            next = queue.recv() => {
+                let Some(Forwarded { source, mut packet }) = next else {
+                    return;
+                };
+                let Some((track, ssrc)) = tracks.get(&source).filter(|_| connected) else {
+                    counters.unsent();
+                    continue;
+                };
+                packet.header.ssrc = *ssrc;
+                packet.header.extension = false;
+                packet.header.extensions.clear();
+                if red.is_none() && packet.header.payload_type == softphone_rtc::RED_PT {
+                    let Some(primary) = red_primary(&packet.payload) else {
+                        continue;
+                    };
+                    packet.payload = packet.payload.slice(primary);
+                    packet.header.payload_type = OPUS_PT;
+                }
+                match track.write_rtp(packet).await {
+                    Ok(()) => counters.forwarded(),
+                    Err(_) => counters.unsent(),
+                }
             }
         }
     }

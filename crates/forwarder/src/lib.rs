@@ -17,9 +17,8 @@
 //!   the changes when someone joins or leaves.
 //! - `member.rs`: one member's connection: the offers (the forwarder always
 //!   offers; members only answer), trickled candidates, its tracks.
-//! - `fanout.rs`: the packet path: one reader per member's incoming audio
-//!   writes each packet to every other member's track for it, never
-//!   waiting for one.
+//! - `fanout.rs`: the packet path: one reader per member's incoming audio,
+//!   one writer per member's outgoing audio, bounded queues between.
 //! - `peer.rs`: building a peer connection (codecs from `softphone-rtc`,
 //!   RTCP reports, our loss relay).
 //! - `feedback.rs`: relaying receivers' loss to each sender through RTCP.
@@ -36,10 +35,10 @@
 //! - **Each outgoing track names its source**: its `msid` stream id is the
 //!   source member's `user_id/device_id`, so a client knows whose audio
 //!   each stream is (for the participant list and the active speaker).
-//! - **One slow member slows nobody else.** A packet goes to a member's
-//!   connection only if that connection takes it at once (its bounded queue
-//!   to webrtc's driver has room); otherwise it is dropped for that member
-//!   alone and counted, and the others get theirs.
+//! - **One slow member slows nobody else.** A member's outgoing packets
+//!   wait in a bounded queue of its own, drained by its own task; when it is
+//!   full (that member's connection cannot keep up) its packets are dropped
+//!   and counted, and the others' queues are untouched.
 //! - **Loss is reported per path, acted on by the sender.** Each member's
 //!   client adapts its redundancy to the loss its RTCP receiver reports
 //!   show. The forwarder's reports to a sender carry the worst loss among
@@ -70,12 +69,16 @@ pub struct ForwarderConfig {
     /// port). A wildcard means every non-loopback interface; loopback must
     /// be named.
     pub udp_addrs: Vec<String>,
+    /// Packets queued per member before its outgoing audio is dropped
+    /// (at 50 packets/s per stream: 256 is 0.5 s for 10 speakers).
+    pub queue_len: usize,
 }
 
 impl Default for ForwarderConfig {
     fn default() -> Self {
         Self {
             udp_addrs: vec!["0.0.0.0:0".to_owned(), "127.0.0.1:0".to_owned()],
+            queue_len: 256,
         }
     }
 }

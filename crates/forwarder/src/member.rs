@@ -6,12 +6,13 @@
 //! ICE restart). Only one offer is out at a time; a change while one is
 //! out is folded into the next offer, sent when the answer comes.
 
-use crate::fanout::{Downlink, MemberId};
+use crate::fanout::{MemberId, WriterControl};
 use crate::room::Room;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use softphone_proto::{DeviceAddr, SignalMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -65,8 +66,8 @@ pub(crate) struct Member {
     early_candidates: Vec<RTCIceCandidateInit>,
     /// The senders of the tracks this member is sent, by source.
     pub downtracks: HashMap<MemberId, Arc<dyn RtpSender>>,
-    /// Its outgoing side (also in the room's fan-out table).
-    pub downlink: Arc<Downlink>,
+    /// Its writer's controls (its queue is in the room's fan-out table).
+    pub writer: mpsc::UnboundedSender<WriterControl>,
 }
 
 impl Member {
@@ -74,7 +75,7 @@ impl Member {
         id: MemberId,
         addr: DeviceAddr,
         pc: Arc<dyn PeerConnection>,
-        downlink: Arc<Downlink>,
+        writer: mpsc::UnboundedSender<WriterControl>,
     ) -> Self {
         Self {
             id,
@@ -84,7 +85,7 @@ impl Member {
             answered: false,
             early_candidates: Vec::new(),
             downtracks: HashMap::new(),
-            downlink,
+            writer,
         }
     }
 }
@@ -171,8 +172,8 @@ impl Room {
                 }
             }
         }
-        m.downlink
-            .set_red(crate::peer::negotiated_red(m.pc.as_ref()).await);
+        let red = crate::peer::negotiated_red(m.pc.as_ref()).await;
+        let _ = m.writer.send(WriterControl::Red(red));
         if let Some(restart) = m.negotiation.answered() {
             self.send_offer(id, restart).await;
         }

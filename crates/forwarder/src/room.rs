@@ -13,7 +13,7 @@
 //!  close      every connection closes; the task ends.
 //! ```
 
-use crate::fanout::{read_uplink, Downlink, FanoutTable, MemberId};
+use crate::fanout::{read_uplink, write_downlink, FanoutTable, MemberId, WriterControl};
 use crate::feedback::LossBoard;
 use crate::member::Member;
 use crate::peer::{self, PcEvent};
@@ -133,8 +133,10 @@ impl Room {
         {
             return tracing::warn!(member = %addr, "cannot receive audio: {e}");
         }
-        let downlink = Arc::new(Downlink::new());
-        let mut member = Member::new(id, addr.clone(), pc, downlink.clone());
+        let (queue, packets) = mpsc::channel(self.config.queue_len);
+        let (writer, control) = mpsc::unbounded_channel();
+        tokio::spawn(write_downlink(control, packets, self.counters.clone()));
+        let mut member = Member::new(id, addr.clone(), pc, writer);
         let others: Vec<(MemberId, DeviceAddr)> = self
             .members
             .values()
@@ -145,7 +147,7 @@ impl Room {
         }
         self.members.insert(id, member);
         self.by_addr.insert(addr.clone(), id);
-        self.table.add(id, downlink);
+        self.table.add(id, queue);
         self.counters.member_joined();
         tracing::info!(session = %self.sid, member = %addr, members = self.members.len(), "member joined");
         for (other, _) in &others {
@@ -178,7 +180,7 @@ impl Room {
             let Some(sender) = m.downtracks.remove(&id) else {
                 continue;
             };
-            m.downlink.remove(id);
+            let _ = m.writer.send(WriterControl::Remove(id));
             if let Err(e) = m.pc.remove_track(&sender).await {
                 tracing::debug!(member = %m.addr, "removing a track: {e}");
             }
@@ -202,7 +204,7 @@ impl Room {
                     _ => None,
                 };
                 if let Some(up) = up {
-                    m.downlink.set_connected(up);
+                    let _ = m.writer.send(WriterControl::Connected(up));
                 }
                 if state == RTCPeerConnectionState::Failed {
                     tracing::warn!(session = %self.sid, member = %m.addr, "media connection failed")
@@ -224,7 +226,7 @@ impl Room {
 }
 
 /// Gives `member` a send-only track for `source`'s audio (stream id: the
-/// source's address) and tells its downlink and the loss board.
+/// source's address) and tells its writer and the loss board.
 async fn add_track(
     member: &mut Member,
     source: MemberId,
@@ -264,7 +266,11 @@ async fn add_track(
     match transceiver.sender().await {
         Ok(Some(sender)) => {
             member.downtracks.insert(source, sender);
-            member.downlink.add(source, track, ssrc);
+            let _ = member.writer.send(WriterControl::Add {
+                source,
+                track,
+                ssrc,
+            });
         }
         _ => tracing::warn!(member = %member.addr, "a new track has no sender"),
     }

@@ -257,6 +257,7 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         turn,
         forwarder: (!args.no_forwarder).then(|| softphone_forwarder::ForwarderConfig {
             udp_addrs: args.media_udp.clone(),
+            ..Default::default()
         }),
         ..ServerConfig::default()
     })
