@@ -439,3 +439,32 @@ fn a_decliner_joins_later_muted_and_everyone_is_told() {
     drop(alice);
     drop(bob);
 }
+
+#[test]
+fn without_a_forwarder_group_media_fails_with_a_sentence() {
+    let server = TestServer::start(&["--no-forwarder"]);
+    let url = server.url();
+    let mut bob = Cli::spawn(&url, "bob", &["answer"]);
+    bob.expect_connected();
+    let alice = Cli::spawn(&url, "alice", &["call", "team"]);
+    // Whoever gives up first leaves; the other, then alone, hangs up.
+    let exits = [
+        ("alice", alice.wait(Duration::from_secs(30))),
+        ("bob", bob.wait(Duration::from_secs(30))),
+    ];
+    let failed: Vec<&serde_json::Value> = exits
+        .iter()
+        .flat_map(|(_, exit)| exit.events.iter().filter(|e| e["event"] == "media_failed"))
+        .collect();
+    assert!(
+        !failed.is_empty()
+            && failed.iter().all(|f| f["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("offered no group-call media"))),
+        "a sentence saying why: {failed:?}; {:?}",
+        exits
+            .iter()
+            .map(|(w, e)| (w, e.names()))
+            .collect::<Vec<_>>()
+    );
+}

@@ -16,8 +16,8 @@
 //!        active (end_call, logout), or the client is gone ─► close, finish sink
 //!  device: one failed ─► the default (or silence) takes over,
 //!          media_device_changed; switch on request likewise
-//!  fail: no answer, not connected within connect_timeout, ICE/DTLS failed
-//!        ─► end the call, media_failed
+//!  fail: no answer (group: no offer from the forwarder), not connected
+//!        within connect_timeout, ICE/DTLS failed ─► end the call, media_failed
 //! ```
 
 mod devices;
@@ -268,6 +268,12 @@ impl Session {
                 () = tokio::time::sleep_until(answer_by), if self.offerer && !self.remote_set => {
                     return Err(format!(
                         "the other side did not answer the media offer within {} s (does its app support audio?)",
+                        settings.answer_timeout.as_secs()
+                    ));
+                }
+                () = tokio::time::sleep_until(answer_by), if self.group && !self.remote_set => {
+                    return Err(format!(
+                        "the server offered no group-call media within {} s (is its forwarder turned off?)",
                         settings.answer_timeout.as_secs()
                     ));
                 }
