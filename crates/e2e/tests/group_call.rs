@@ -468,3 +468,103 @@ fn without_a_forwarder_group_media_fails_with_a_sentence() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_whose_signaling_drops_comes_back_with_an_ice_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&["--reconnect-grace", "10"]);
+    let proxy = softphone_e2e::TcpProxy::start(server.addr()).await;
+    let (a, c) = (450, 950);
+    let alice_tone = tone(dir.path(), a, 40);
+    let carol_tone = tone(dir.path(), c, 40);
+    let bob_rec = dir.path().join("bob_heard.wav");
+    let url = server.url();
+    let bob_args = [
+        "answer",
+        "--output-wav",
+        path(&bob_rec),
+        "--hangup-after",
+        "13",
+    ]
+    .map(str::to_owned);
+    let carol_args = [
+        "answer",
+        "--input-wav",
+        path(&carol_tone),
+        "--hangup-after",
+        "13",
+    ]
+    .map(str::to_owned);
+    let alice_args = [
+        "call",
+        "team",
+        "--input-wav",
+        path(&alice_tone),
+        "--hangup-after",
+        "12",
+    ]
+    .map(str::to_owned);
+    let proxy_url = proxy.url();
+    let (bob, carol, alice) = tokio::task::spawn_blocking(move || {
+        let spawn = |url: &str, who: &str, args: &[String]| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Cli::spawn(url, who, &args)
+        };
+        let mut bob = spawn(&url, "bob", &bob_args);
+        bob.expect_connected();
+        let mut carol = spawn(&url, "carol", &carol_args);
+        carol.expect_connected();
+        // Alice's signaling goes through the relay the test cuts.
+        let mut alice = spawn(&proxy_url, "alice", &alice_args);
+        alice.expect_event("media_connected", PATIENCE);
+        (bob, carol, alice)
+    })
+    .await
+    .expect("join");
+
+    // Signaling down for a second at ~2 s, back inside the grace period.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.restore();
+
+    let (alice, bob, carol) = tokio::task::spawn_blocking(move || {
+        let alice = alice.wait(Duration::from_secs(40));
+        (
+            alice,
+            bob.wait(Duration::from_secs(40)),
+            carol.wait(Duration::from_secs(40)),
+        )
+    })
+    .await
+    .expect("join");
+    for (who, exit) in [("alice", &alice), ("bob", &bob), ("carol", &carol)] {
+        expect_success(who, exit);
+    }
+    let names = alice.names();
+    let resumed = names
+        .iter()
+        .position(|n| n == "call_resumed")
+        .unwrap_or_else(|| panic!("alice never resumed the call: {names:?}"));
+    let ufrag = |e: &serde_json::Value| {
+        e["data"]["sdp"]
+            .as_str()
+            .and_then(|sdp| sdp.lines().find(|l| l.starts_with("a=ice-ufrag:")))
+            .map(str::to_owned)
+    };
+    let offers = |events: &[serde_json::Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "signal" && e["data"]["kind"] == "offer")
+            .filter_map(ufrag)
+            .collect()
+    };
+    let before = offers(&alice.events[..resumed]);
+    let after = offers(&alice.events[resumed..]);
+    assert!(
+        !before.is_empty() && after.iter().any(|u| !before.contains(u)),
+        "the forwarder restarts ICE with fresh credentials: before {before:?}, after {after:?}"
+    );
+    // Alice is still heard after the restart (from ~5 s on), with carol.
+    check_hears("bob", &bob_rec, (5.0, 10.0), &[a, c], &[]);
+}
