@@ -6,6 +6,8 @@
 //! - [`register_audio_codecs`]: Opus `opus/48000/2` (fmtp
 //!   `minptime=10;useinbandfec=1`) at payload type [`OPUS_PT`], and RED
 //!   over Opus (RFC 2198, `red/48000/2`) at [`RED_PT`].
+//! - [`register_video_codecs`]: VP8 (`video/VP8`, 90 kHz) at [`VP8_PT`]
+//!   with NACK, PLI and FIR feedback.
 //! - [`setting_engine`]: the setup timers (10 ms ICE ticks) and mDNS off.
 //! - [`candidate_message`] / [`candidate_init`]: ICE candidates to and from
 //!   the [`SignalMessage`] that carries them through the server.
@@ -16,11 +18,13 @@
 #![warn(missing_docs)]
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
 use softphone_proto::SignalMessage;
 use std::time::Duration;
 use webrtc::peer_connection::{
@@ -70,6 +74,43 @@ pub fn register_audio_codecs(media: &mut MediaEngine) -> Result<(), String> {
             .map_err(|e| format!("cannot register the audio codecs: {e}"))?;
     }
     Ok(())
+}
+
+/// VP8's payload type (as browsers number it).
+pub const VP8_PT: u8 = 96;
+
+/// VP8 as registered and offered: 90 kHz, with the feedback a video
+/// stream needs: `nack` (retransmission), `nack pli` and `ccm fir`
+/// (key-frame requests).
+pub fn vp8_codec() -> RTCRtpCodec {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![
+            feedback("nack", ""),
+            feedback("nack", "pli"),
+            feedback("ccm", "fir"),
+        ],
+    }
+}
+
+/// Registers VP8.
+pub fn register_video_codecs(media: &mut MediaEngine) -> Result<(), String> {
+    media
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8_codec(),
+                payload_type: VP8_PT,
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(|e| format!("cannot register the video codec: {e}"))
 }
 
 /// The ICE check interval while connecting (see [`setting_engine`]).
@@ -170,8 +211,9 @@ mod tests {
     }
 
     #[test]
-    fn both_codecs_register() {
+    fn the_codecs_register() {
         let mut media = MediaEngine::default();
-        register_audio_codecs(&mut media).expect("registers");
+        register_audio_codecs(&mut media).expect("audio registers");
+        register_video_codecs(&mut media).expect("video registers");
     }
 }
