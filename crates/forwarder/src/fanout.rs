@@ -1,23 +1,32 @@
-//! The packet path. Each member's incoming audio has a reader task that
-//! hands every packet to every other member's queue ([`read_uplink`]);
-//! each member has a writer task that drains its queue into the tracks of
-//! its connection ([`write_downlink`]), one track per source.
+//! The packet path. Each member's incoming audio and video have a reader
+//! task each that hands every packet to every other member's queue of that
+//! kind ([`read_uplink`]); each member has a writer task that drains its
+//! two queues into the tracks of its connection ([`write_downlink`]), one
+//! audio and one video track per source.
 //!
 //! ```text
-//!  alice's track ─► reader ─┬─► queue(bob)   ─► writer(bob)   ─► track "alice" on bob's connection
-//!                           └─► queue(carol) ─► writer(carol) ─► track "alice" on carol's connection
+//!  alice's audio ─► reader ─┬─► audio queue(bob)   ─► writer(bob)   ─► track "audio-alice" on bob's connection
+//!                           └─► audio queue(carol) ─► writer(carol) ─► track "audio-alice" on carol's connection
+//!  alice's video ─► reader ─┬─► video queue(bob)   ─► writer(bob)   ─► track "video-alice" on bob's connection
+//!                           └─► video queue(carol) ─► writer(carol) ─► track "video-alice" on carol's connection
 //! ```
 //!
 //! Queues are bounded and filled with `try_send`: a member whose connection
-//! cannot keep up loses its own packets, nobody else's. Packets are not
-//! decoded; the writer only puts the track's own SSRC on them, drops header
-//! extensions (their ids belong to the sender's session) and, for a member
-//! that did not take RED, keeps just the primary Opus frame.
+//! cannot keep up loses its own packets, nobody else's. Audio and video
+//! wait in separate queues, so a burst of video (a key frame is tens of
+//! packets at once) never pushes out anyone's audio, and the writer takes
+//! audio first. Packets are not decoded; the writer only puts the track's
+//! own SSRC on them, drops header extensions (their ids belong to the
+//! sender's session) and, for a member that did not take RED, keeps just
+//! the primary Opus frame. Video keeps its sequence numbers, timestamps
+//! and marker bit, so a packet the forwarder dropped shows as a gap the
+//! receiver can see (and ask a key frame for).
 
 use crate::stats::Counters;
 use rtc::rtp::packet::Packet as RtpPacket;
 use softphone_rtc::OPUS_PT;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -27,25 +36,46 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 /// A member, within its room.
 pub(crate) type MemberId = u32;
 
+/// Which of a source's two streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Media {
+    Audio,
+    Video,
+}
+
 /// One packet on its way to one member.
 pub(crate) struct Forwarded {
     pub source: MemberId,
     pub packet: RtpPacket,
 }
 
-/// A member's queue.
-type Queue = (MemberId, mpsc::Sender<Forwarded>);
+/// A member's two queues (no video queue once its answer showed that it
+/// does not take video).
+#[derive(Clone)]
+pub(crate) struct Queues {
+    pub audio: mpsc::Sender<Forwarded>,
+    pub video: Option<mpsc::Sender<Forwarded>>,
+}
 
-/// Every member's queue, as the readers see them.
+impl Queues {
+    fn of(&self, media: Media) -> Option<&mpsc::Sender<Forwarded>> {
+        match media {
+            Media::Audio => Some(&self.audio),
+            Media::Video => self.video.as_ref(),
+        }
+    }
+}
+
+/// Every member's queues, as the readers see them.
 #[derive(Clone, Default)]
-pub(crate) struct FanoutTable(Arc<RwLock<Vec<Queue>>>);
+pub(crate) struct FanoutTable(Arc<RwLock<Vec<(MemberId, Queues)>>>);
 
 impl FanoutTable {
-    pub(crate) fn add(&self, member: MemberId, queue: mpsc::Sender<Forwarded>) {
+    pub(crate) fn add(&self, member: MemberId, queues: Queues) {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((member, queue));
+            .push((member, queues));
     }
 
     pub(crate) fn remove(&self, member: MemberId) {
@@ -54,13 +84,24 @@ impl FanoutTable {
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|(m, _)| *m != member);
     }
+
+    /// `member` takes no video: readers stop queueing video for it.
+    pub(crate) fn no_video(&self, member: MemberId) {
+        let mut table = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        for (_, queues) in table.iter_mut().filter(|(m, _)| *m == member) {
+            queues.video = None;
+        }
+    }
 }
 
-/// Reads `source`'s incoming audio until the track ends, handing each
-/// packet to every other member's queue.
+/// Reads `source`'s incoming `media` until the track ends, handing each
+/// packet to every other member's queue of that kind. `last_ssrc` (for
+/// video) keeps the SSRC the packets came with, for key frame requests.
 pub(crate) async fn read_uplink(
     track: Arc<dyn TrackRemote>,
     source: MemberId,
+    media: Media,
+    last_ssrc: Option<Arc<AtomicU32>>,
     table: FanoutTable,
     counters: Arc<Counters>,
 ) {
@@ -68,16 +109,22 @@ pub(crate) async fn read_uplink(
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
-        counters.received();
+        counters.received(media);
+        if let Some(ssrc) = &last_ssrc {
+            ssrc.store(packet.header.ssrc, Ordering::Relaxed);
+        }
         let queues = table.0.read().unwrap_or_else(PoisonError::into_inner);
-        for (_, queue) in queues.iter().filter(|(m, _)| *m != source) {
+        for (_, queues) in queues.iter().filter(|(m, _)| *m != source) {
+            let Some(queue) = queues.of(media) else {
+                continue;
+            };
             let forwarded = Forwarded {
                 source,
                 packet: packet.clone(),
             };
             match queue.try_send(forwarded) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => counters.dropped(),
+                Err(mpsc::error::TrySendError::Full(_)) => counters.dropped(media),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
@@ -86,14 +133,18 @@ pub(crate) async fn read_uplink(
 
 /// Changes to a writer's tracks.
 pub(crate) enum WriterControl {
-    /// Send `source`'s packets on `track`, with `ssrc`.
+    /// Send `source`'s `media` on `track`, with `ssrc`.
     Add {
         source: MemberId,
+        media: Media,
         track: Arc<TrackLocalStaticRTP>,
         ssrc: u32,
     },
-    /// `source` left.
+    /// `source` left: both its tracks go.
     Remove(MemberId),
+    /// The member takes no video: its video tracks go (its video queue
+    /// closes).
+    NoVideo,
     /// The payload type RED has on this connection, `None` if the member
     /// did not take it.
     Red(Option<u8>),
@@ -102,36 +153,49 @@ pub(crate) enum WriterControl {
     Connected(bool),
 }
 
-/// Drains one member's queue into its tracks until the room drops the
-/// member (its control channel closes).
+/// A downtrack as its writer holds it.
+type Downtrack = (Arc<TrackLocalStaticRTP>, u32);
+
+/// Drains one member's queues into its tracks until the room drops the
+/// member (its control channel closes). Audio goes first whenever both
+/// queues hold packets: it is small and late audio is heard.
 pub(crate) async fn write_downlink(
     mut control: mpsc::UnboundedReceiver<WriterControl>,
-    mut queue: mpsc::Receiver<Forwarded>,
+    mut audio: mpsc::Receiver<Forwarded>,
+    mut video: mpsc::Receiver<Forwarded>,
     counters: Arc<Counters>,
 ) {
-    let mut tracks: HashMap<MemberId, (Arc<TrackLocalStaticRTP>, u32)> = HashMap::new();
+    let mut audio_tracks: HashMap<MemberId, Downtrack> = HashMap::new();
+    let mut video_tracks: HashMap<MemberId, Downtrack> = HashMap::new();
     // Until the answer says otherwise, the member takes what we offered.
     let mut red = Some(softphone_rtc::RED_PT);
     let mut connected = false;
+    let mut video_open = true;
     loop {
         tokio::select! {
             biased;
             change = control.recv() => match change {
                 None => return,
-                Some(WriterControl::Add { source, track, ssrc }) => {
+                Some(WriterControl::Add { source, media, track, ssrc }) => {
+                    let tracks = match media {
+                        Media::Audio => &mut audio_tracks,
+                        Media::Video => &mut video_tracks,
+                    };
                     tracks.insert(source, (track, ssrc));
                 }
                 Some(WriterControl::Remove(source)) => {
-                    tracks.remove(&source);
+                    audio_tracks.remove(&source);
+                    video_tracks.remove(&source);
                 }
+                Some(WriterControl::NoVideo) => video_tracks.clear(),
                 Some(WriterControl::Red(pt)) => red = pt,
                 Some(WriterControl::Connected(up)) => connected = up,
             },
-            next = queue.recv() => {
+            next = audio.recv() => {
                 let Some(Forwarded { source, mut packet }) = next else {
                     return;
                 };
-                let Some((track, ssrc)) = tracks.get(&source).filter(|_| connected) else {
+                let Some((track, ssrc)) = audio_tracks.get(&source).filter(|_| connected) else {
                     counters.unsent();
                     continue;
                 };
@@ -146,7 +210,24 @@ pub(crate) async fn write_downlink(
                     packet.header.payload_type = OPUS_PT;
                 }
                 match track.write_rtp(packet).await {
-                    Ok(()) => counters.forwarded(),
+                    Ok(()) => counters.forwarded(Media::Audio),
+                    Err(_) => counters.unsent(),
+                }
+            }
+            next = video.recv(), if video_open => {
+                let Some(Forwarded { source, mut packet }) = next else {
+                    video_open = false;
+                    continue;
+                };
+                let Some((track, ssrc)) = video_tracks.get(&source).filter(|_| connected) else {
+                    counters.unsent();
+                    continue;
+                };
+                packet.header.ssrc = *ssrc;
+                packet.header.extension = false;
+                packet.header.extensions.clear();
+                match track.write_rtp(packet).await {
+                    Ok(()) => counters.forwarded(Media::Video),
                     Err(_) => counters.unsent(),
                 }
             }

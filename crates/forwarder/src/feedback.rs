@@ -1,24 +1,34 @@
-//! Relaying receivers' loss to each sender, through RTCP.
+//! Relaying receivers' feedback to each sender, through RTCP: their loss,
+//! and their key frame requests.
 //!
 //! A member's client adapts its audio redundancy (RED copies, Opus FEC and
 //! bitrate) to the loss in the receiver reports it gets. Through the
 //! forwarder those reports come from the forwarder, which sees only the
 //! member's uplink; a receiver on a bad network would suffer alone. So the
 //! forwarder keeps a [`LossBoard`] per room: every member's connection
-//! reads the reports that member sends about the tracks it is sent
+//! reads the reports that member sends about the audio tracks it is sent
 //! (whose source each track's SSRC names), and every member's connection
 //! raises the "fraction lost" of the reports it sends about that member's
 //! own audio to the worst a receiver of it reported in the last
-//! [`FRESH`]. Only loss is relayed; the round-trip time and jitter in each
-//! report stay those of the member's own path to the forwarder.
+//! [`FRESH`]. Only audio loss is relayed; the round-trip time and jitter
+//! in each report stay those of the member's own path to the forwarder.
+//! Video loss is not relayed: each leg retransmits what it lost (NACK,
+//! `peer.rs`), and what it cannot repair it asks a key frame for.
 //!
-//! [`LossRelay`] is the interceptor that does both, one per connection,
-//! placed at [`RELAY_SLOT`]: nearer the wire than the report generator
-//! (10 000), so it sees the reports that generator writes and every report
-//! read off the wire.
+//! Key frame requests (PLI, FIR) a member sends about a video track it is
+//! sent go to the [`KeyframeBoard`], which asks that track's source for a
+//! key frame, at a bounded rate (`keyframes.rs`).
+//!
+//! [`FeedbackRelay`] is the interceptor that does all this, one per
+//! connection, placed at [`RELAY_SLOT`]: nearer the wire than the report
+//! generator (10 000), so it sees the reports that generator writes and
+//! every report read off the wire.
 
 use crate::fanout::MemberId;
+use crate::keyframes::KeyframeBoard;
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -27,14 +37,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Where [`LossRelay`] sits in the interceptor chain.
+/// Where [`FeedbackRelay`] sits in the interceptor chain.
 pub(crate) const RELAY_SLOT: usize = 9_500;
 /// A receiver's report counts for this long.
 pub(crate) const FRESH: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]
 struct Board {
-    /// Sent tracks: SSRC → whose audio it carries.
+    /// Sent audio tracks: SSRC → whose audio it carries.
     tracks: HashMap<u32, MemberId>,
     /// (source, receiver) → the fraction lost (of 256) it last reported, when.
     reports: HashMap<(MemberId, MemberId), (u8, Instant)>,
@@ -49,7 +59,7 @@ impl LossBoard {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A track with `ssrc` carries `source`'s audio.
+    /// An audio track with `ssrc` carries `source`'s audio.
     pub(crate) fn track(&self, ssrc: u32, source: MemberId) {
         self.board().tracks.insert(ssrc, source);
     }
@@ -86,31 +96,45 @@ impl LossBoard {
 }
 
 /// The interceptor of one member's connection (see the module docs).
-pub(crate) struct LossRelay {
+pub(crate) struct FeedbackRelay {
     member: MemberId,
-    board: LossBoard,
+    losses: LossBoard,
+    keyframes: KeyframeBoard,
+    /// The SSRCs of the member's audio (the report blocks to raise).
+    audio_uplinks: Vec<u32>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
 
-impl LossRelay {
-    pub(crate) fn new(member: MemberId, board: LossBoard) -> Self {
+impl FeedbackRelay {
+    pub(crate) fn new(member: MemberId, losses: LossBoard, keyframes: KeyframeBoard) -> Self {
         Self {
             member,
-            board,
+            losses,
+            keyframes,
+            audio_uplinks: Vec::new(),
             read: VecDeque::new(),
             write: VecDeque::new(),
         }
     }
 
-    /// Reads the member's reports about the tracks it is sent.
+    /// Reads the member's reports and key frame requests about the tracks
+    /// it is sent.
     fn note(&self, msg: &TaggedPacket) {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             return;
         };
         for packet in packets {
+            let any = packet.as_any();
+            if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                self.keyframes.request_for_downtrack(pli.media_ssrc);
+            } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                for entry in &fir.fir {
+                    self.keyframes.request_for_downtrack(entry.ssrc);
+                }
+            }
             for block in reception_reports(packet.as_ref()) {
-                self.board
+                self.losses
                     .reported(self.member, block.ssrc, block.fraction_lost, msg.now);
             }
         }
@@ -121,27 +145,31 @@ impl LossRelay {
         let Packet::Rtcp(packets) = &mut msg.message.packet else {
             return;
         };
-        let worst = self.board.worst_for(self.member, msg.now);
+        let worst = self.losses.worst_for(self.member, msg.now);
         if worst == 0 {
             return;
         }
+        let raise =
+            |ssrc: u32, fraction: u8| fraction < worst && self.audio_uplinks.contains(&ssrc);
         for packet in packets.iter_mut() {
             let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() else {
                 continue;
             };
-            if rr.reports.iter().all(|b| b.fraction_lost >= worst) {
+            if !rr.reports.iter().any(|b| raise(b.ssrc, b.fraction_lost)) {
                 continue;
             }
             let mut raised = rr.clone();
             for block in &mut raised.reports {
-                block.fraction_lost = block.fraction_lost.max(worst);
+                if raise(block.ssrc, block.fraction_lost) {
+                    block.fraction_lost = worst;
+                }
             }
             *packet = Box::new(raised);
         }
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for LossRelay {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackRelay {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
@@ -169,11 +197,17 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for LossRelay {
     }
 }
 
-impl Interceptor for LossRelay {
+impl Interceptor for FeedbackRelay {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
+            self.audio_uplinks.push(info.ssrc);
+        }
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        self.audio_uplinks.retain(|ssrc| *ssrc != info.ssrc);
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +237,14 @@ mod tests {
         })
     }
 
+    fn stream(ssrc: u32, mime_type: &str) -> StreamInfo {
+        StreamInfo {
+            ssrc,
+            mime_type: mime_type.to_owned(),
+            ..Default::default()
+        }
+    }
+
     fn fraction_of(msg: &TaggedPacket) -> u8 {
         let Packet::Rtcp(packets) = &msg.message.packet else {
             panic!("not RTCP")
@@ -221,9 +263,12 @@ mod tests {
         // Tracks of alice's audio on bob's and carol's connections.
         board.track(0xB0B, alice);
         board.track(0xCA0, alice);
-        let mut at_alice = LossRelay::new(alice, board.clone());
-        let mut at_bob = LossRelay::new(bob, board.clone());
-        let mut at_carol = LossRelay::new(carol, board.clone());
+        let relay = |member| FeedbackRelay::new(member, board.clone(), KeyframeBoard::default());
+        let (mut at_alice, mut at_bob, mut at_carol) = (relay(alice), relay(bob), relay(carol));
+        // Alice's audio uplink and video uplink.
+        at_alice.bind_remote_stream(&stream(0xA11CE, "audio/opus"));
+        at_alice.bind_remote_stream(&stream(0xA11CF, "video/VP8"));
+        at_bob.bind_remote_stream(&stream(0xB0B0, "audio/opus"));
         let t0 = Instant::now();
 
         // Carol loses 25 % (64/256) of alice's audio, bob 2 %.
@@ -237,6 +282,9 @@ mod tests {
         // A worse uplink keeps its own figure.
         at_alice.handle_write(rtcp(t0, rr(0xA11CE, 100))).unwrap();
         assert_eq!(fraction_of(&at_alice.poll_write().unwrap()), 100);
+        // Her video's report keeps its own figure (video loss is not relayed).
+        at_alice.handle_write(rtcp(t0, rr(0xA11CF, 3))).unwrap();
+        assert_eq!(fraction_of(&at_alice.poll_write().unwrap()), 3);
         // Nobody reported about bob's audio: his reports are untouched.
         at_bob.handle_write(rtcp(t0, rr(0xB0B0, 7))).unwrap();
         assert_eq!(fraction_of(&at_bob.poll_write().unwrap()), 7);
@@ -247,5 +295,42 @@ mod tests {
         assert_eq!(board.worst_for(alice, t0), 64);
         board.forget(carol);
         assert_eq!(board.worst_for(alice, t0), 5);
+    }
+
+    #[tokio::test]
+    async fn a_receivers_pli_and_fir_ring_the_sources_doorbell() {
+        let (alice, bob) = (0, 1);
+        let keyframes = KeyframeBoard::default();
+        keyframes.downtrack(0xB0B, alice);
+        let doorbell = keyframes.uplink(alice);
+        let mut at_bob = FeedbackRelay::new(bob, LossBoard::default(), keyframes.clone());
+        let t0 = Instant::now();
+        let pli = PictureLossIndication {
+            sender_ssrc: 1,
+            media_ssrc: 0xB0B,
+        };
+        at_bob.handle_read(rtcp(t0, Box::new(pli))).unwrap();
+        assert!(at_bob.poll_read().is_some(), "the request passes on");
+        let rang = || async {
+            let wait = std::time::Duration::from_millis(5);
+            tokio::time::timeout(wait, doorbell.notified())
+                .await
+                .is_ok()
+        };
+        assert!(
+            rang().await,
+            "a PLI about bob's track of alice's video rings alice"
+        );
+        assert!(!rang().await);
+        let fir = FullIntraRequest {
+            sender_ssrc: 1,
+            media_ssrc: 0,
+            fir: vec![rtc::rtcp::payload_feedbacks::full_intra_request::FirEntry {
+                ssrc: 0xB0B,
+                sequence_number: 1,
+            }],
+        };
+        at_bob.handle_read(rtcp(t0, Box::new(fir))).unwrap();
+        assert!(rang().await, "so does a FIR");
     }
 }

@@ -56,6 +56,13 @@ impl Negotiation {
     }
 }
 
+/// The senders of the two tracks a member is sent for one source.
+#[derive(Default)]
+pub(crate) struct Downtracks {
+    pub audio: Option<Arc<dyn RtpSender>>,
+    pub video: Option<Arc<dyn RtpSender>>,
+}
+
 pub(crate) struct Member {
     pub id: MemberId,
     pub addr: DeviceAddr,
@@ -63,9 +70,18 @@ pub(crate) struct Member {
     pub negotiation: Negotiation,
     /// The member has answered at least once.
     pub answered: bool,
+    /// Its connection is up (ICE and DTLS).
+    pub connected: bool,
     early_candidates: Vec<RTCIceCandidateInit>,
     /// The senders of the tracks this member is sent, by source.
-    pub downtracks: HashMap<MemberId, Arc<dyn RtpSender>>,
+    pub downtracks: HashMap<MemberId, Downtracks>,
+    /// It takes video: true until its first answer shows otherwise (a
+    /// client without VP8 rejects the video sections, and from then on
+    /// gets none).
+    pub video: bool,
+    /// Sources whose tracks were added since the member's last answer:
+    /// once it takes them, each is asked for a key frame.
+    pub fresh_sources: Vec<MemberId>,
     /// Its writer's controls (its queue is in the room's fan-out table).
     pub writer: mpsc::UnboundedSender<WriterControl>,
 }
@@ -83,8 +99,11 @@ impl Member {
             pc,
             negotiation: Negotiation::default(),
             answered: false,
+            connected: false,
             early_candidates: Vec::new(),
             downtracks: HashMap::new(),
+            video: true,
+            fresh_sources: Vec::new(),
             writer,
         }
     }
@@ -171,9 +190,32 @@ impl Room {
                     tracing::debug!(member = %m.addr, "ignoring a candidate: {e}");
                 }
             }
+            if !crate::peer::takes_video(m.pc.as_ref()).await {
+                // An audio-only client: its video sections are rejected,
+                // and a sender left on one would fail every later offer.
+                tracing::info!(member = %m.addr, "the member takes no video");
+                m.video = false;
+                m.fresh_sources.clear();
+                let _ = m.writer.send(WriterControl::NoVideo);
+                self.table.no_video(id);
+                for downtracks in m.downtracks.values_mut() {
+                    if let Some(sender) = downtracks.video.take() {
+                        if let Err(e) = m.pc.remove_track(&sender).await {
+                            tracing::debug!(member = %m.addr, "removing a track: {e}");
+                        }
+                    }
+                }
+            }
         }
         let red = crate::peer::negotiated_red(m.pc.as_ref()).await;
         let _ = m.writer.send(WriterControl::Red(red));
+        if m.connected {
+            // New downtracks start mid-stream; before the connection is up
+            // its `Connected` asks every source (`room.rs`).
+            for source in std::mem::take(&mut m.fresh_sources) {
+                self.keyframes.request(source);
+            }
+        }
         if let Some(restart) = m.negotiation.answered() {
             self.send_offer(id, restart).await;
         }

@@ -1,18 +1,23 @@
 //! Building one member's peer connection, and reading what was negotiated.
 //!
-//! The codecs and setup timers are `softphone-rtc`'s, as the clients use.
-//! Interceptors: RTCP sender and receiver reports, and our loss relay
-//! (`feedback.rs`) — audio has no use for NACK retransmission or
-//! transport-wide congestion feedback here, and every interceptor costs per
-//! packet.
+//! The codecs and setup timers are `softphone-rtc`'s, as the clients use
+//! (Opus, RED, VP8). Interceptors: RTCP sender and receiver reports, NACK
+//! for video (`nack.rs`: a generator for what the forwarder missed of a
+//! sender, a responder for what a receiver missed of a downtrack; audio
+//! does not negotiate NACK), and our feedback relay (`feedback.rs`: loss to
+//! senders, key frame requests). No transport-wide congestion feedback:
+//! every interceptor costs per packet, and nothing here would act on it.
 
 use crate::fanout::MemberId;
-use crate::feedback::{LossBoard, LossRelay, RELAY_SLOT};
+use crate::feedback::{FeedbackRelay, LossBoard, RELAY_SLOT};
+use crate::keyframes::KeyframeBoard;
+use crate::nack::{self, LazyNackResponder};
 use crate::room::RoomInput;
 use crate::ForwarderConfig;
 use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
-use softphone_rtc::{register_audio_codecs, setting_engine, RED_MIME};
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP8;
+use softphone_rtc::{register_audio_codecs, register_video_codecs, setting_engine, RED_MIME};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -62,11 +67,18 @@ pub(crate) async fn build(
     member: MemberId,
     room: mpsc::UnboundedSender<RoomInput>,
     losses: LossBoard,
+    keyframes: KeyframeBoard,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut media = MediaEngine::default();
     register_audio_codecs(&mut media)?;
+    register_video_codecs(&mut media)?;
     let registry = configure_rtcp_reports(Registry::new())
-        .with(Slot::Custom(RELAY_SLOT), LossRelay::new(member, losses));
+        .with(Slot::NackResponder, LazyNackResponder::new())
+        .with(Slot::NackGenerator, nack::generator())
+        .with(
+            Slot::Custom(RELAY_SLOT),
+            FeedbackRelay::new(member, losses, keyframes),
+        );
     // DTLS-SRTP is the default and is never turned off.
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -84,13 +96,24 @@ pub(crate) async fn build(
 /// RED's payload type on this connection, if the member took it (read off
 /// the first transceiver, the member's own audio, once answered).
 pub(crate) async fn negotiated_red(pc: &dyn PeerConnection) -> Option<u8> {
-    let transceiver = pc.get_transceivers().await.into_iter().next()?;
+    negotiated(pc, 0, RED_MIME).await
+}
+
+/// Whether the member takes video: its answer kept VP8 on the second
+/// transceiver, its own video (a client without VP8 rejects the section).
+pub(crate) async fn takes_video(pc: &dyn PeerConnection) -> bool {
+    negotiated(pc, 1, MIME_TYPE_VP8).await.is_some()
+}
+
+/// The payload type of `mime` on transceiver `index`, once answered.
+async fn negotiated(pc: &dyn PeerConnection, index: usize, mime: &str) -> Option<u8> {
+    let transceiver = pc.get_transceivers().await.into_iter().nth(index)?;
     let receiver = transceiver.receiver().await.ok().flatten()?;
     let parameters = receiver.get_parameters().await.ok()?;
     parameters
         .rtp_parameters
         .codecs
         .iter()
-        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(RED_MIME))
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
         .map(|c| c.payload_type)
 }

@@ -309,6 +309,10 @@ async fn print_stats(state: std::sync::Arc<AppState>, every: Duration) {
             "forwarded": s.forwarded,
             "dropped": s.dropped,
             "unsent": s.unsent,
+            "video_received": s.video_received,
+            "video_forwarded": s.video_forwarded,
+            "video_dropped": s.video_dropped,
+            "keyframe_requests": s.keyframe_requests,
         });
         let mut out = std::io::stdout().lock();
         if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
