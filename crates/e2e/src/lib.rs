@@ -12,6 +12,9 @@
 //!   hand, for malformed frames and requests a well-behaved client never sends.
 //! - [`netns`]: [`Netns`], a network namespace of the test's own where
 //!   nftables drops packets; [`Launch`] starts the server and CLIs in it.
+//! - [`video_member`]: [`VideoMember`], a simulated group-call member over
+//!   raw webrtc that sends the video test pattern and decodes what the
+//!   forwarder sends it.
 //!
 //! The binaries are found next to the test executable's `deps/` folder, so
 //! build them first (`cargo build --workspace --bins`; `scripts/test.sh` does).
@@ -22,6 +25,7 @@ pub mod party;
 pub mod proxy;
 pub mod raw;
 pub mod server;
+pub mod video_member;
 
 pub use cli::Cli;
 pub use netns::Netns;
@@ -29,6 +33,7 @@ pub use party::Party;
 pub use proxy::TcpProxy;
 pub use raw::RawSocket;
 pub use server::TestServer;
+pub use video_member::VideoMember;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -7,7 +7,10 @@
 //! downtrack of source S becomes a PLI on S's uplink, for the SSRC S sends
 //! its video on. The forwarder asks by itself too when a receiver's
 //! downtracks start (its connection comes up, or an answer adds a source):
-//! `room.rs` calls [`KeyframeBoard::request`].
+//! `room.rs` calls [`KeyframeBoard::request`]. A source asked before its
+//! video arrived is asked as soon as it does: members connect at about the
+//! same time, and a sender's first key frame may go out before a
+//! receiver's connection is up.
 //!
 //! **Rate limit and collapsing.** Each video uplink has one requester task
 //! ([`request_keyframes`]) waiting on a [`Notify`]: a request is
@@ -26,7 +29,7 @@
 use crate::fanout::MemberId;
 use crate::stats::Counters;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -42,6 +45,11 @@ struct Board {
     downtracks: HashMap<u32, MemberId>,
     /// Video uplinks: source → its requester's doorbell.
     uplinks: HashMap<MemberId, Arc<Notify>>,
+    /// Sources asked for a key frame before their video arrived (members
+    /// connect at about the same time, and a receiver's connection is
+    /// often up before the sender's first packet): their requester rings
+    /// as it starts.
+    wanted: HashSet<MemberId>,
 }
 
 /// One room's video downtracks and uplinks. Cheap to clone (shared).
@@ -59,10 +67,15 @@ impl KeyframeBoard {
     }
 
     /// `source` sends video now: the doorbell its requester waits on (a
-    /// new one if its video started again on another track).
+    /// new one if its video started again on another track), already rung
+    /// if a key frame was asked of it before.
     pub(crate) fn uplink(&self, source: MemberId) -> Arc<Notify> {
         let doorbell = Arc::new(Notify::new());
-        self.board().uplinks.insert(source, doorbell.clone());
+        let mut board = self.board();
+        if board.wanted.remove(&source) {
+            doorbell.notify_one();
+        }
+        board.uplinks.insert(source, doorbell.clone());
         doorbell
     }
 
@@ -70,18 +83,24 @@ impl KeyframeBoard {
     pub(crate) fn forget(&self, member: MemberId) {
         let mut board = self.board();
         board.uplinks.remove(&member);
+        board.wanted.remove(&member);
         board.downtracks.retain(|_, source| *source != member);
     }
 
     /// Asks `source` for a key frame (collapsed with other requests, see
-    /// the module docs). False if it sends no video.
+    /// the module docs), now or as soon as its video arrives. False if it
+    /// sends no video yet.
     pub(crate) fn request(&self, source: MemberId) -> bool {
-        match self.board().uplinks.get(&source) {
+        let mut board = self.board();
+        match board.uplinks.get(&source) {
             Some(doorbell) => {
                 doorbell.notify_one();
                 true
             }
-            None => false,
+            None => {
+                board.wanted.insert(source);
+                false
+            }
         }
     }
 
@@ -151,7 +170,8 @@ mod tests {
     #[test]
     fn requests_reach_the_source_of_a_downtrack() {
         let board = KeyframeBoard::default();
-        let (alice, bob) = (0, 1);
+        let alice = 0;
+        // Bob's track of alice's video.
         board.downtrack(0xB0B, alice);
         assert!(
             !board.request_for_downtrack(0xB0B),
@@ -163,11 +183,22 @@ mod tests {
             !board.request_for_downtrack(0xDEAD),
             "not a video downtrack"
         );
-        assert!(!board.request(bob));
         board.forget(alice);
         assert!(!board.request(alice));
         assert!(!board.request_for_downtrack(0xB0B));
         drop(doorbell);
+    }
+
+    #[tokio::test]
+    async fn a_request_before_the_video_arrives_waits_for_it() {
+        let board = KeyframeBoard::default();
+        assert!(!board.request(1), "bob sends no video yet");
+        let doorbell = board.uplink(1);
+        let rang = tokio::time::timeout(Duration::from_millis(5), doorbell.notified()).await;
+        assert!(rang.is_ok(), "his requester rings as it starts");
+        let again = board.uplink(2);
+        let rang = tokio::time::timeout(Duration::from_millis(5), again.notified()).await;
+        assert!(rang.is_err(), "nobody asked carol");
     }
 
     #[tokio::test(start_paused = true)]

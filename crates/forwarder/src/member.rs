@@ -176,13 +176,22 @@ impl Room {
         if !m.negotiation.awaiting_answer() {
             return tracing::debug!(member = %m.addr, "ignoring an answer nobody asked for");
         }
+        let mut took = None;
         let applied = match RTCSessionDescription::answer(sdp) {
-            Ok(answer) => m.pc.set_remote_description(answer).await,
+            Ok(answer) => {
+                took = answer
+                    .unmarshal()
+                    .ok()
+                    .map(|d| crate::peer::Took::from_answer(&d));
+                m.pc.set_remote_description(answer).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = applied {
             tracing::warn!(member = %m.addr, "cannot use the member's answer: {e}");
+            took = None;
         }
+        let took = took.unwrap_or_default();
         if !m.answered {
             m.answered = true;
             for init in std::mem::take(&mut m.early_candidates) {
@@ -190,7 +199,7 @@ impl Room {
                     tracing::debug!(member = %m.addr, "ignoring a candidate: {e}");
                 }
             }
-            if !crate::peer::takes_video(m.pc.as_ref()).await {
+            if !took.video {
                 // An audio-only client: its video sections are rejected,
                 // and a sender left on one would fail every later offer.
                 tracing::info!(member = %m.addr, "the member takes no video");
@@ -207,8 +216,7 @@ impl Room {
                 }
             }
         }
-        let red = crate::peer::negotiated_red(m.pc.as_ref()).await;
-        let _ = m.writer.send(WriterControl::Red(red));
+        let _ = m.writer.send(WriterControl::Red(took.red));
         if m.connected {
             // New downtracks start mid-stream; before the connection is up
             // its `Connected` asks every source (`room.rs`).

@@ -16,8 +16,9 @@ use crate::room::RoomInput;
 use crate::ForwarderConfig;
 use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP8;
-use softphone_rtc::{register_audio_codecs, register_video_codecs, setting_engine, RED_MIME};
+use rtc::sdp::description::media::MediaDescription;
+use rtc::sdp::description::session::SessionDescription;
+use softphone_rtc::{register_audio_codecs, register_video_codecs, setting_engine};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -93,27 +94,77 @@ pub(crate) async fn build(
     Ok(Arc::new(pc))
 }
 
-/// RED's payload type on this connection, if the member took it (read off
-/// the first transceiver, the member's own audio, once answered).
-pub(crate) async fn negotiated_red(pc: &dyn PeerConnection) -> Option<u8> {
-    negotiated(pc, 0, RED_MIME).await
+/// What a member's answer took, read off its first two sections: the
+/// member's own audio and own video, first in every offer (`room.rs`).
+/// (Not from webrtc's transceivers: `get_transceivers` comes in no
+/// particular order, and a transceiver has no receiver before its first
+/// packet.)
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Took {
+    /// RED's payload type, if the member took RED.
+    pub red: Option<u8>,
+    /// It took VP8 (a client without it rejects the video section).
+    pub video: bool,
 }
 
-/// Whether the member takes video: its answer kept VP8 on the second
-/// transceiver, its own video (a client without VP8 rejects the section).
-pub(crate) async fn takes_video(pc: &dyn PeerConnection) -> bool {
-    negotiated(pc, 1, MIME_TYPE_VP8).await.is_some()
+impl Took {
+    pub(crate) fn from_answer(answer: &SessionDescription) -> Self {
+        let codec = |section: Option<&MediaDescription>, name: &str| {
+            let section = section.filter(|m| m.media_name.port.value != 0)?;
+            section
+                .codecs()
+                .into_values()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .map(|c| c.payload_type)
+        };
+        let sections = &answer.media_descriptions;
+        let video = sections.get(1).filter(|m| m.media_name.media == "video");
+        Took {
+            red: codec(sections.first(), RED_NAME),
+            video: codec(video, VP8_NAME).is_some(),
+        }
+    }
 }
 
-/// The payload type of `mime` on transceiver `index`, once answered.
-async fn negotiated(pc: &dyn PeerConnection, index: usize, mime: &str) -> Option<u8> {
-    let transceiver = pc.get_transceivers().await.into_iter().nth(index)?;
-    let receiver = transceiver.receiver().await.ok().flatten()?;
-    let parameters = receiver.get_parameters().await.ok()?;
-    parameters
-        .rtp_parameters
-        .codecs
-        .iter()
-        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
-        .map(|c| c.payload_type)
+/// RED's and VP8's encoding names in `a=rtpmap`.
+const RED_NAME: &str = "red";
+const VP8_NAME: &str = "VP8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn took(sdp: &str) -> Took {
+        let sdp = sdp.replace('\n', "\r\n");
+        let answer = SessionDescription::unmarshal(&mut std::io::Cursor::new(sdp)).expect("sdp");
+        Took::from_answer(&answer)
+    }
+
+    const HEAD: &str = "v=0\no=- 1 1 IN IP4 0.0.0.0\ns=-\nt=0 0\n";
+
+    #[test]
+    fn an_answer_says_whether_red_and_video_were_taken() {
+        let audio = "m=audio 9 UDP/TLS/RTP/SAVPF 111 63\nc=IN IP4 0.0.0.0\na=mid:0\n\
+                     a=rtpmap:111 opus/48000/2\na=rtpmap:63 red/48000/2\na=sendonly\n";
+        let video = "m=video 9 UDP/TLS/RTP/SAVPF 96\nc=IN IP4 0.0.0.0\na=mid:1\n\
+                     a=rtpmap:96 VP8/90000\na=sendonly\n";
+        let rejected = "m=video 0 UDP/TLS/RTP/SAVPF 0\nc=IN IP4 0.0.0.0\na=mid:1\n";
+        assert_eq!(
+            took(&format!("{HEAD}{audio}{video}")),
+            Took {
+                red: Some(63),
+                video: true
+            }
+        );
+        assert_eq!(
+            took(&format!("{HEAD}{audio}{rejected}")),
+            Took {
+                red: Some(63),
+                video: false
+            }
+        );
+        let opus_only = "m=audio 9 UDP/TLS/RTP/SAVPF 111\nc=IN IP4 0.0.0.0\na=mid:0\n\
+                         a=rtpmap:111 opus/48000/2\n";
+        assert_eq!(took(&format!("{HEAD}{opus_only}")), Took::default());
+    }
 }

@@ -1,0 +1,362 @@
+//! Group video through the server's forwarder, with simulated members
+//! (`softphone_e2e::video_member`: raw webrtc peers in this process,
+//! logged in through the real server binary) that send the test pattern,
+//! each from a counter range of its own, and decode what they get.
+//!
+//! The tests run one at a time (each has three VP8 encoders and six
+//! decoders going; two cores).
+
+use softphone_e2e::video_member::Received;
+use softphone_e2e::{TestServer, VideoMember, PATIENCE};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// Each member's pattern counts from its own million.
+const MEMBERS: [(&str, u32); 3] = [
+    ("alice", 1_000_000),
+    ("bob", 2_000_000),
+    ("carol", 3_000_000),
+];
+
+/// The member whose pattern shows `counter`.
+fn owner(counter: u32) -> Option<&'static str> {
+    MEMBERS
+        .iter()
+        .find(|(_, first)| (*first..first + 1_000_000).contains(&counter))
+        .map(|(name, _)| *name)
+}
+
+/// Waits until `done` holds, checking every 50 ms; on failure says what
+/// `members` sent and got.
+async fn eventually(
+    what: &str,
+    within: Duration,
+    members: &[&VideoMember],
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            let summaries: Vec<String> = members.iter().map(|m| m.summary()).collect();
+            panic!("{what}: not within {within:?}\n{}", summaries.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn fail_on_errors(members: &[&VideoMember]) {
+    for m in members {
+        assert!(m.error().is_none(), "{}: {:?}", m.name(), m.error());
+    }
+}
+
+/// Frames `to` decoded from `from` so far.
+fn frames_from(to: &VideoMember, from: &VideoMember) -> usize {
+    to.received()
+        .get(from.name())
+        .map_or(0, |r| r.counters().len())
+}
+
+/// Logs the members in; the first calls the group `team` (alice, bob and
+/// carol), the others accept. Returns once everyone decodes everyone.
+async fn call(url: &str) -> Vec<VideoMember> {
+    let mut members = Vec::new();
+    for (user, first) in MEMBERS {
+        let member = VideoMember::login(url, user, first).await.expect("log in");
+        members.push(member);
+    }
+    members[0].call_group("team").await.expect("call");
+    for m in &mut members[1..] {
+        m.accept().await.expect("accept");
+    }
+    let refs: Vec<&VideoMember> = members.iter().collect();
+    eventually("everyone sees everyone", PATIENCE, &refs, || {
+        members.iter().all(|to| {
+            members
+                .iter()
+                .filter(|from| from.name() != to.name())
+                .all(|from| frames_from(to, from) > 0)
+        })
+    })
+    .await;
+    members
+}
+
+/// Checks what `who` received: video and audio under each other member's
+/// stream id and nothing else, its pattern's counters in that member's
+/// range and increasing, at least `min_frames` of them.
+fn check_sees_the_others(
+    who: &VideoMember,
+    received: &HashMap<String, Received>,
+    others: &[&VideoMember],
+    min_frames: usize,
+) {
+    let mut sources: Vec<&String> = received.keys().collect();
+    sources.sort();
+    let mut expected: Vec<String> = others.iter().map(|o| o.name().to_owned()).collect();
+    expected.sort();
+    assert_eq!(
+        sources,
+        expected.iter().collect::<Vec<_>>(),
+        "{} receives exactly the others' streams",
+        who.name()
+    );
+    for (source, r) in received {
+        let user = source.split('/').next().unwrap_or_default();
+        let counters = r.counters();
+        assert!(
+            counters.len() >= min_frames,
+            "{} decoded {} frames of {source} (at least {min_frames} expected): {r:?}",
+            who.name(),
+            counters.len()
+        );
+        assert!(
+            counters.iter().all(|&c| owner(c) == Some(user)),
+            "{} got frames of another pattern under {source}: {counters:?}",
+            who.name()
+        );
+        assert!(
+            counters.windows(2).all(|w| w[0] < w[1]),
+            "{}: {source}'s counters increase: {counters:?}",
+            who.name()
+        );
+        assert!(
+            r.audio_packets > 0,
+            "{} receives {source}'s audio under the same stream id",
+            who.name()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_each_see_the_other_two_and_not_themselves() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start(&[]);
+    let members = call(&server.url()).await;
+    let counted_from = Instant::now();
+    let before: Vec<HashMap<String, Received>> = members.iter().map(|m| m.received()).collect();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let refs: Vec<&VideoMember> = members.iter().collect();
+    fail_on_errors(&refs);
+    for (i, who) in members.iter().enumerate() {
+        let others: Vec<&VideoMember> = refs
+            .iter()
+            .copied()
+            .filter(|m| m.name() != who.name())
+            .collect();
+        let received = who.received();
+        // At 15 fps, 4 s: 60 frames; ask for 45.
+        let min = |source: &str| {
+            received[source].counters().len()
+                - before[i].get(source).map_or(0, |r| r.counters().len())
+        };
+        check_sees_the_others(who, &received, &others, 45);
+        for other in &others {
+            let frames = min(other.name());
+            println!(
+                "{} decoded {frames} frames of {} in {:.1} s",
+                who.name(),
+                other.name(),
+                counted_from.elapsed().as_secs_f64()
+            );
+            assert!(
+                frames >= 45,
+                "{} decoded {frames} of {} in 4 s",
+                who.name(),
+                other.name()
+            );
+        }
+    }
+    for m in &members {
+        m.leave().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pli_on_a_downtrack_reaches_the_source_and_a_key_frame_comes_back() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start(&[]);
+    let members = call(&server.url()).await;
+    let (alice, bob) = (&members[0], &members[1]);
+    // Let the requests of the joins pass (one per 400 ms at most).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let asked = Instant::now();
+    assert!(
+        bob.send_pli(alice.name()).await,
+        "bob has alice's video track"
+    );
+    let refs: Vec<&VideoMember> = members.iter().collect();
+    eventually(
+        "alice gets a PLI for her video",
+        Duration::from_secs(2),
+        &refs,
+        || {
+            alice
+                .keyframe_requests()
+                .iter()
+                .any(|(at, ssrc)| *at >= asked && *ssrc == alice.video_ssrc())
+        },
+    )
+    .await;
+    let relayed = alice
+        .keyframe_requests()
+        .iter()
+        .find(|(at, _)| *at >= asked)
+        .map(|(at, _)| at.duration_since(asked))
+        .unwrap_or_default();
+    eventually(
+        "a key frame from alice reaches bob",
+        Duration::from_secs(2),
+        &refs,
+        || {
+            bob.received()
+                .get(alice.name())
+                .is_some_and(|r| r.keyframes.iter().any(|at| *at > asked))
+        },
+    )
+    .await;
+    let keyframe = bob.received()[alice.name()]
+        .keyframes
+        .iter()
+        .find(|at| **at > asked)
+        .map(|at| at.duration_since(asked))
+        .unwrap_or_default();
+    println!(
+        "bob's PLI reached alice after {relayed:?}; her key frame reached bob after {keyframe:?}"
+    );
+    fail_on_errors(&refs);
+    for m in &members {
+        m.leave().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_sees_the_others_within_a_second() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start(&[]);
+    let url = server.url();
+    let login = |(user, first): (&'static str, u32)| VideoMember::login(&url, user, first);
+    let alice = login(MEMBERS[0]).await.expect("alice logs in");
+    let mut bob = login(MEMBERS[1]).await.expect("bob logs in");
+    let mut carol = login(MEMBERS[2]).await.expect("carol logs in");
+    alice.call_group("team").await.expect("call");
+    bob.accept().await.expect("bob accepts");
+    let (alice, bob) = (&alice, &bob);
+    eventually(
+        "alice and bob see each other",
+        PATIENCE,
+        &[alice, bob],
+        || frames_from(alice, bob) > 0 && frames_from(bob, alice) > 0,
+    )
+    .await;
+    // Two seconds in, long after their encoders' first key frames (the
+    // next would come 3,000 frames later unless asked for).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests_before = (
+        alice.keyframe_requests().len(),
+        bob.keyframe_requests().len(),
+    );
+
+    carol.accept().await.expect("carol accepts late");
+    eventually(
+        "carol sees alice and bob",
+        PATIENCE,
+        &[alice, bob, &carol],
+        || frames_from(&carol, alice) > 0 && frames_from(&carol, bob) > 0,
+    )
+    .await;
+    let connected = carol.connected_at().expect("carol connected");
+    let received = carol.received();
+    for source in [alice, bob] {
+        let first = received[source.name()].frames[0].at;
+        let after = first.saturating_duration_since(connected);
+        println!(
+            "carol decoded {}'s first frame {} ms after her connection came up",
+            source.name(),
+            after.as_millis()
+        );
+        assert!(
+            after < Duration::from_millis(1_500),
+            "carol waited {after:?} for {}'s video",
+            source.name()
+        );
+    }
+    assert!(
+        alice.keyframe_requests().len() > requests_before.0
+            && bob.keyframe_requests().len() > requests_before.1,
+        "the forwarder asked alice and bob for key frames for carol"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let carol = &carol;
+    let refs = [alice, bob, carol];
+    fail_on_errors(&refs);
+    check_sees_the_others(carol, &carol.received(), &[alice, bob], 10);
+    check_sees_the_others(alice, &alice.received(), &[bob, carol], 10);
+    for m in refs {
+        m.leave().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_video_and_a_pli_storm_from_one_member_stop_nobody_else() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start(&[]);
+    let members = call(&server.url()).await;
+    let (alice, bob, carol) = (&members[0], &members[1], &members[2]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // For 2 s carol sends random bytes as her video and 50 PLIs a second
+    // about her track of alice's video.
+    let (alice_at_bob, bob_at_alice) = (frames_from(bob, alice), frames_from(alice, bob));
+    let storm = Instant::now();
+    carol.send_garbage(true);
+    let mut plis = 0;
+    while storm.elapsed() < Duration::from_secs(2) {
+        if carol.send_pli(alice.name()).await {
+            plis += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    carol.send_garbage(false);
+    let storm_took = storm.elapsed();
+
+    // Alice and bob kept seeing each other: ≈ 30 frames in 2 s.
+    let (a, b) = (
+        frames_from(bob, alice) - alice_at_bob,
+        frames_from(alice, bob) - bob_at_alice,
+    );
+    assert!(
+        a >= 20 && b >= 20,
+        "during the storm bob decoded {a} frames of alice, alice {b} of bob"
+    );
+    // Alice was asked at most once per 400 ms.
+    let asked = alice
+        .keyframe_requests()
+        .iter()
+        .filter(|(at, _)| *at >= storm)
+        .count();
+    println!("carol sent {plis} PLIs in {storm_took:?}; alice got {asked} key frame requests");
+    assert!(plis >= 50, "carol sent {plis} PLIs");
+    assert!(
+        asked <= 2 + (storm_took.as_millis() / 400) as usize,
+        "alice got {asked} key frame requests in {storm_took:?}"
+    );
+    // Carol's pattern comes back (her next frame is a key frame).
+    let carol_at_bob = frames_from(bob, carol);
+    let refs: Vec<&VideoMember> = members.iter().collect();
+    eventually(
+        "bob decodes carol again",
+        Duration::from_secs(3),
+        &refs,
+        || frames_from(bob, carol) > carol_at_bob,
+    )
+    .await;
+    fail_on_errors(&refs);
+    for m in &members {
+        m.leave().await;
+    }
+}
