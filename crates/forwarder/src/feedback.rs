@@ -22,10 +22,13 @@
 //! [`FeedbackRelay`] is the interceptor that does all this, one per
 //! connection, placed at [`RELAY_SLOT`]: nearer the wire than the report
 //! generator (10 000), so it sees the reports that generator writes and
-//! every report read off the wire.
+//! every report read off the wire. It also carries the connection's video
+//! NACK (`nack.rs`), so that audio packets cross no more interceptors than
+//! before video.
 
 use crate::fanout::MemberId;
 use crate::keyframes::KeyframeBoard;
+use crate::nack::VideoNack;
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -33,7 +36,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use softphone_rtc::reception_reports;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -102,8 +105,8 @@ pub(crate) struct FeedbackRelay {
     keyframes: KeyframeBoard,
     /// The SSRCs of the member's audio (the report blocks to raise).
     audio_uplinks: Vec<u32>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
+    /// Video retransmission, both ways; every packet passes through it.
+    nack: VideoNack,
 }
 
 impl FeedbackRelay {
@@ -113,8 +116,7 @@ impl FeedbackRelay {
             losses,
             keyframes,
             audio_uplinks: Vec::new(),
-            read: VecDeque::new(),
-            write: VecDeque::new(),
+            nack: VideoNack::new(),
         }
     }
 
@@ -178,35 +180,47 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackRelay {
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         self.note(&msg);
-        self.read.push_back(msg);
-        Ok(())
+        self.nack.handle_read(msg)
     }
 
     fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
+        self.nack.poll_read()
     }
 
     fn handle_write(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         self.raise(&mut msg);
-        self.write.push_back(msg);
-        Ok(())
+        self.nack.handle_write(msg)
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
+        self.nack.poll_write()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
+        self.nack.handle_timeout(now)
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.nack.poll_timeout()
     }
 }
 
 impl Interceptor for FeedbackRelay {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.nack.bind_local_stream(info);
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.nack.unbind_local_stream(info);
+    }
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
         if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
             self.audio_uplinks.push(info.ssrc);
         }
+        self.nack.bind_remote_stream(info);
     }
     fn unbind_remote_stream(&mut self, info: &StreamInfo) {
         self.audio_uplinks.retain(|ssrc| *ssrc != info.ssrc);
+        self.nack.unbind_remote_stream(info);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The server's group-call forwarder (an SFU): every member of a group call
-//! has one WebRTC connection to it, and it forwards each member's audio to
-//! every other member as it came — RTP in, RTP out, never decoded.
+//! has one WebRTC connection to it, and it forwards each member's audio and
+//! video to every other member as they came — RTP in, RTP out, never
+//! decoded.
 //!
 //! The call rules stay in `softphone-proto`'s switchboard: it decides who is
 //! in a call and emits [`ForwarderAction`]s (join, leave, restart ICE,
@@ -14,37 +15,59 @@
 //! - this file: [`Forwarder`] (the handle), [`ForwarderConfig`], and the
 //!   router task that keeps who is in which call and starts and stops rooms.
 //! - `room.rs`: one group call's media: its members' peer connections and
-//!   the changes when someone joins or leaves.
+//!   the changes when someone joins, leaves or connects.
 //! - `member.rs`: one member's connection: the offers (the forwarder always
-//!   offers; members only answer), trickled candidates, its tracks.
-//! - `fanout.rs`: the packet path: one reader per member's incoming audio,
-//!   one writer per member's outgoing audio, bounded queues between.
+//!   offers; members only answer), what each answer took (RED, VP8),
+//!   trickled candidates, its tracks.
+//! - `fanout.rs`: the packet path: one reader per member's incoming audio
+//!   and video, one writer per member draining its audio queue and its
+//!   video queue into its tracks.
 //! - `peer.rs`: building a peer connection (codecs from `softphone-rtc`,
-//!   RTCP reports, our loss relay).
-//! - `feedback.rs`: relaying receivers' loss to each sender through RTCP.
+//!   RTCP reports, NACK for video, our feedback relay) and reading an
+//!   answer.
+//! - `feedback.rs`: the interceptor that reads receivers' RTCP: their loss
+//!   (relayed to each sender in our reports) and their key frame requests.
+//! - `keyframes.rs`: key frames asked of senders (receivers' PLI/FIR, joins),
+//!   at most one request per sender per 400 ms.
+//! - `nack.rs`: retransmission on each leg, for video only.
 //! - `stats.rs`: counters.
 //!
 //! # Why it is built this way
 //! - **The forwarder always offers.** When a member joins it gets an offer
-//!   with one receive-only audio section (its microphone) and one send-only
-//!   section per other member; the others get a new offer with a section
-//!   for the newcomer; a leaver's sections go inactive. With one side
-//!   offering, renegotiation never collides (no glare), and a member's
-//!   client only ever answers. ICE restarts after a member reconnects are
-//!   the forwarder's offers too.
+//!   with a receive-only audio and a receive-only video section (its
+//!   microphone and camera, first, so that a client's own transceivers take
+//!   them) and a send-only audio and video section per other member; the
+//!   others get a new offer with sections for the newcomer; a leaver's
+//!   sections go inactive. With one side offering, renegotiation never
+//!   collides (no glare), and a member's client only ever answers. ICE
+//!   restarts after a member reconnects are the forwarder's offers too.
+//! - **Video sections always.** Every member gets them, in audio calls too,
+//!   so a camera can come on at any time without a new negotiation; a
+//!   section that carries nothing costs nothing per packet (and the NACK
+//!   buffer of a downtrack is made at its first packet). A client without
+//!   VP8 rejects them in its first answer and gets no more of them.
 //! - **Each outgoing track names its source**: its `msid` stream id is the
-//!   source member's `user_id/device_id`, so a client knows whose audio
-//!   each stream is (for the participant list and the active speaker).
+//!   source member's `user_id/device_id`, the same for the source's audio
+//!   and video, so a client knows whose each stream is (participant list,
+//!   active speaker) and pairs them for lip sync.
 //! - **One slow member slows nobody else.** A member's outgoing packets
-//!   wait in a bounded queue of its own, drained by its own task; when it is
-//!   full (that member's connection cannot keep up) its packets are dropped
-//!   and counted, and the others' queues are untouched.
+//!   wait in bounded queues of its own (audio, and video apart with a
+//!   larger bound: a key frame is a burst of tens of packets that must not
+//!   push out audio), drained by its own task, audio first; when one is
+//!   full (that member's connection cannot keep up) its packets are
+//!   dropped and counted, and the others' queues are untouched.
 //! - **Loss is reported per path, acted on by the sender.** Each member's
 //!   client adapts its redundancy to the loss its RTCP receiver reports
-//!   show. The forwarder's reports to a sender carry the worst loss among
-//!   the receivers of that sender's audio (`feedback.rs`), so a member on a
-//!   bad network gets the sender's redundancy without anyone else losing
-//!   anything.
+//!   show. The forwarder's reports to a sender carry the worst audio loss
+//!   among the receivers of that sender's audio (`feedback.rs`), so a
+//!   member on a bad network gets the sender's redundancy without anyone
+//!   else losing anything. Video loss is repaired per leg by NACK instead.
+//! - **Key frames are the sender's to make.** A receiver's PLI or FIR about
+//!   a downtrack goes to the source as a PLI for the SSRC it sends on; the
+//!   forwarder asks by itself when a member's downtracks start mid-stream.
+//!   Requests for one sender collapse to one per 400 ms, so a PLI storm
+//!   from one member, or ten members joining at once, costs the sender at
+//!   most 2.5 key frames a second.
 #![warn(missing_docs)]
 
 mod fanout;

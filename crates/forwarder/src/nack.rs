@@ -6,13 +6,18 @@
 //! video downtrack that receiver missed, from a buffer of what was sent on
 //! it. Both are the `rtc` crate's, and both act only on streams whose
 //! codec negotiated `nack` feedback: VP8 does (`softphone-rtc`), Opus does
-//! not, so audio passes them untouched (a hash lookup per packet).
+//! not.
 //!
-//! [`LazyNackResponder`] wraps the `rtc` responder so that a downtrack's
-//! buffer is made when its first packet goes out, not when the track is
-//! negotiated: every member gets a video downtrack per other member in
-//! every call, and in an audio-only call none of them ever carries a
-//! packet. The buffer holds [`RESPONDER_PACKETS`] packets.
+//! [`VideoNack`] holds the two, and is not an interceptor of its own: it
+//! lives inside the forwarder's one interceptor (`feedback.rs`), because
+//! every interceptor in the chain costs every packet a hop (a queue in and
+//! out, the packet moved by value), and audio, nearly all the packets, has
+//! nothing to do here. An audio packet costs a scan of a few SSRCs. Also,
+//! a downtrack's retransmission buffer is made when its first packet goes
+//! out, not when the track is negotiated: every member gets a video
+//! downtrack per other member in every call, and in an audio-only call
+//! none of them ever carries a packet. The buffer holds
+//! [`RESPONDER_PACKETS`] packets.
 
 use rtc::interceptor::{
     Interceptor, NackGeneratorBuilder, NackGeneratorInterceptor, NackResponderBuilder,
@@ -20,7 +25,7 @@ use rtc::interceptor::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 /// Packets of each video downtrack kept for retransmission (a power of
@@ -30,93 +35,156 @@ pub(crate) const RESPONDER_PACKETS: u16 = 256;
 /// its 100 ms interval).
 const NACKS_PER_PACKET: u16 = 5;
 
-/// The generator for the forwarder's connections.
-pub(crate) fn generator() -> NackGeneratorInterceptor {
-    NackGeneratorBuilder::new()
-        .with_max_nacks_per_packet(NACKS_PER_PACKET)
-        .build()
+/// Whether a stream negotiated generic NACK.
+fn nack(info: &StreamInfo) -> bool {
+    info.rtcp_feedback
+        .iter()
+        .any(|fb| fb.typ == "nack" && fb.parameter.is_empty())
 }
 
-/// The `rtc` NACK responder, told about a sent stream only when its first
-/// packet goes out (see the module docs).
-pub(crate) struct LazyNackResponder {
-    inner: NackResponderInterceptor,
-    /// Streams negotiated with NACK that have sent nothing yet.
-    waiting: HashMap<u32, StreamInfo>,
+/// The `rtc` NACK generator and responder for one connection, bypassed by
+/// every packet of a stream without NACK (see the module docs).
+pub(crate) struct VideoNack {
+    responder: NackResponderInterceptor,
+    generator: NackGeneratorInterceptor,
+    /// Sent streams with NACK that have sent nothing yet.
+    waiting: Vec<StreamInfo>,
+    /// Sent streams with NACK, bound in the responder.
+    sending: Vec<u32>,
+    /// Received streams with NACK (bound in the generator).
+    receiving: Vec<u32>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
 }
 
-impl LazyNackResponder {
+impl VideoNack {
     pub(crate) fn new() -> Self {
         Self {
-            inner: NackResponderBuilder::new()
+            responder: NackResponderBuilder::new()
                 .with_size(RESPONDER_PACKETS)
                 .build(),
-            waiting: HashMap::new(),
+            generator: NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                .build(),
+            waiting: Vec::new(),
+            sending: Vec::new(),
+            receiving: Vec::new(),
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+        }
+    }
+
+    /// Moves what the two produced into our queues.
+    fn drain(&mut self) {
+        while let Some(msg) = self.responder.poll_write() {
+            self.write.push_back(msg);
+        }
+        while let Some(msg) = self.generator.poll_write() {
+            self.write.push_back(msg);
+        }
+        while let Some(msg) = self.responder.poll_read() {
+            self.read.push_back(msg);
+        }
+        while let Some(msg) = self.generator.poll_read() {
+            self.read.push_back(msg);
         }
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for LazyNackResponder {
+impl Protocol<TaggedPacket, TaggedPacket, ()> for VideoNack {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
     type Error = Error;
     type Time = Instant;
 
+    /// RTP of a received stream with NACK goes to the generator (it logs
+    /// sequence numbers); RTCP to the responder (it answers NACKs and
+    /// passes everything on); the rest straight through.
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.inner.handle_read(msg)
+        let result = match &msg.message.packet {
+            Packet::Rtp(packet) if self.receiving.contains(&packet.header.ssrc) => {
+                self.generator.handle_read(msg)
+            }
+            Packet::Rtcp(_) => self.responder.handle_read(msg),
+            _ => {
+                self.read.push_back(msg);
+                return Ok(());
+            }
+        };
+        self.drain();
+        result
     }
 
     fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.inner.poll_read()
+        self.read.pop_front()
     }
 
+    /// RTP of a sent stream with NACK goes to the responder (it keeps a
+    /// copy); the rest, RTCP included (both pass it unchanged), straight
+    /// through.
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if !self.waiting.is_empty() {
-            if let Packet::Rtp(packet) = &msg.message.packet {
-                if let Some(info) = self.waiting.remove(&packet.header.ssrc) {
-                    self.inner.bind_local_stream(&info);
-                }
-            }
+        let Packet::Rtp(packet) = &msg.message.packet else {
+            self.write.push_back(msg);
+            return Ok(());
+        };
+        let ssrc = packet.header.ssrc;
+        if !self.sending.contains(&ssrc) {
+            let Some(at) = self.waiting.iter().position(|info| info.ssrc == ssrc) else {
+                self.write.push_back(msg);
+                return Ok(());
+            };
+            let info = self.waiting.swap_remove(at);
+            self.responder.bind_local_stream(&info);
+            self.sending.push(ssrc);
         }
-        self.inner.handle_write(msg)
+        let result = self.responder.handle_write(msg);
+        self.drain();
+        result
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.inner.poll_write()
+        self.write.pop_front()
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
-        self.inner.handle_timeout(now)
+        let result = self.generator.handle_timeout(now);
+        self.drain();
+        result
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        self.inner.poll_timeout()
+        self.generator.poll_timeout()
     }
 }
 
-impl Interceptor for LazyNackResponder {
+impl Interceptor for VideoNack {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let nack = info
-            .rtcp_feedback
-            .iter()
-            .any(|fb| fb.typ == "nack" && fb.parameter.is_empty());
-        if nack {
-            self.waiting.insert(info.ssrc, info.clone());
+        if nack(info) {
+            self.waiting.push(info.clone());
         }
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.waiting.remove(&info.ssrc);
-        self.inner.unbind_local_stream(info);
+        self.waiting.retain(|w| w.ssrc != info.ssrc);
+        if let Some(at) = self.sending.iter().position(|s| *s == info.ssrc) {
+            self.sending.swap_remove(at);
+            self.responder.unbind_local_stream(info);
+        }
     }
 
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
-        self.inner.bind_remote_stream(info);
+        if nack(info) {
+            self.receiving.push(info.ssrc);
+            self.generator.bind_remote_stream(info);
+        }
     }
 
     fn unbind_remote_stream(&mut self, info: &StreamInfo) {
-        self.inner.unbind_remote_stream(info);
+        if let Some(at) = self.receiving.iter().position(|s| *s == info.ssrc) {
+            self.receiving.swap_remove(at);
+            self.generator.unbind_remote_stream(info);
+        }
     }
 }
 
@@ -156,7 +224,7 @@ mod tests {
 
     /// Sends packets 1–3 on `ssrc`, then gets a NACK for 2: what goes out
     /// after the NACK.
-    fn resent(responder: &mut LazyNackResponder, ssrc: u32) -> usize {
+    fn resent(responder: &mut VideoNack, ssrc: u32) -> usize {
         for seq in 1..=3 {
             responder.handle_write(tagged(rtp(ssrc, seq))).unwrap();
             assert!(responder.poll_write().is_some());
@@ -168,7 +236,7 @@ mod tests {
 
     #[test]
     fn video_is_resent_and_audio_is_not() {
-        let mut responder = LazyNackResponder::new();
+        let mut responder = VideoNack::new();
         let video = StreamInfo {
             ssrc: 10,
             mime_type: "video/VP8".into(),
@@ -185,10 +253,47 @@ mod tests {
         };
         responder.bind_local_stream(&video);
         responder.bind_local_stream(&audio);
-        assert!(responder.waiting.contains_key(&10));
-        assert!(!responder.waiting.contains_key(&20), "no NACK for audio");
+        assert_eq!(responder.waiting.len(), 1, "no NACK for audio");
         assert_eq!(resent(&mut responder, 10), 1, "packet 2 again");
         assert!(responder.waiting.is_empty(), "bound at its first packet");
+        assert_eq!(responder.sending, vec![10]);
         assert_eq!(resent(&mut responder, 20), 0);
+    }
+
+    #[test]
+    fn a_gap_in_received_video_is_asked_for_again() {
+        let mut nack = VideoNack::new();
+        let video = StreamInfo {
+            ssrc: 30,
+            mime_type: "video/VP8".into(),
+            rtcp_feedback: vec![RTCPFeedback {
+                typ: "nack".into(),
+                parameter: String::new(),
+            }],
+            ..Default::default()
+        };
+        nack.bind_remote_stream(&video);
+        let t0 = Instant::now();
+        for seq in [1, 2, 4] {
+            let mut msg = tagged(rtp(30, seq));
+            msg.now = t0;
+            nack.handle_read(msg).unwrap();
+            assert!(nack.poll_read().is_some(), "packets pass on");
+        }
+        // Audio passes without being logged.
+        nack.handle_read(tagged(rtp(40, 9))).unwrap();
+        assert!(nack.poll_read().is_some());
+        let at = nack.poll_timeout().expect("a NACK timer");
+        nack.handle_timeout(at).unwrap();
+        let sent: Vec<TaggedPacket> = std::iter::from_fn(|| nack.poll_write()).collect();
+        assert_eq!(sent.len(), 1, "one NACK");
+        let Packet::Rtcp(packets) = &sent[0].message.packet else {
+            panic!("not RTCP");
+        };
+        let asked = packets[0]
+            .as_any()
+            .downcast_ref::<TransportLayerNack>()
+            .expect("a NACK");
+        assert_eq!((asked.media_ssrc, asked.nacks[0].packet_id), (30, 3));
     }
 }

@@ -1,17 +1,17 @@
 //! Building one member's peer connection, and reading what was negotiated.
 //!
 //! The codecs and setup timers are `softphone-rtc`'s, as the clients use
-//! (Opus, RED, VP8). Interceptors: RTCP sender and receiver reports, NACK
-//! for video (`nack.rs`: a generator for what the forwarder missed of a
-//! sender, a responder for what a receiver missed of a downtrack; audio
-//! does not negotiate NACK), and our feedback relay (`feedback.rs`: loss to
-//! senders, key frame requests). No transport-wide congestion feedback:
-//! every interceptor costs per packet, and nothing here would act on it.
+//! (Opus, RED, VP8). Interceptors: RTCP sender and receiver reports, and
+//! our feedback relay (`feedback.rs`: loss to senders, key frame requests,
+//! and inside it NACK for video, `nack.rs`: a generator for what the
+//! forwarder missed of a sender, a responder for what a receiver missed of
+//! a downtrack; audio does not negotiate NACK). No transport-wide
+//! congestion feedback: every interceptor costs per packet, and nothing
+//! here would act on it.
 
 use crate::fanout::MemberId;
 use crate::feedback::{FeedbackRelay, LossBoard, RELAY_SLOT};
 use crate::keyframes::KeyframeBoard;
-use crate::nack::{self, LazyNackResponder};
 use crate::room::RoomInput;
 use crate::ForwarderConfig;
 use rtc::interceptor::{Registry, Slot};
@@ -73,13 +73,10 @@ pub(crate) async fn build(
     let mut media = MediaEngine::default();
     register_audio_codecs(&mut media)?;
     register_video_codecs(&mut media)?;
-    let registry = configure_rtcp_reports(Registry::new())
-        .with(Slot::NackResponder, LazyNackResponder::new())
-        .with(Slot::NackGenerator, nack::generator())
-        .with(
-            Slot::Custom(RELAY_SLOT),
-            FeedbackRelay::new(member, losses, keyframes),
-        );
+    let registry = configure_rtcp_reports(Registry::new()).with(
+        Slot::Custom(RELAY_SLOT),
+        FeedbackRelay::new(member, losses, keyframes),
+    );
     // DTLS-SRTP is the default and is never turned off.
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
