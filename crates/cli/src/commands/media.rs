@@ -1,6 +1,6 @@
 //! Audio for calls: `--input-wav`, `--output-wav`, `--input-device`,
-//! `--output-device`, `--timing-log` (shared by `call` and `answer`), and
-//! `devices`.
+//! `--output-device`, `--timing-log` (shared by `call`, `answer` and
+//! `join`), the video options of `video.rs`, and `devices`.
 //!
 //! Without any of them a call still negotiates media, with silence in and
 //! nothing out. Files and devices are checked before logging in, so a bad
@@ -8,10 +8,12 @@
 
 use super::output;
 use super::timing::{TimedSink, TimedSource, TimingLog};
+use super::video::VideoArgs;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
 use softphone_client::media::{MediaConfig, MediaDevices};
+use softphone_client::CallType;
 use softphone_media::device::{
     list_all_devices, read_wav_48k_mono, CpalSink, CpalSource, DeviceInfo, NullSink, NullSource,
     WavFileSink, WavFileSource,
@@ -53,6 +55,9 @@ pub struct MediaArgs {
     /// (`source|sink INDEX UNIX_US`), for measuring mouth-to-ear latency.
     #[arg(long, value_name = "PATH")]
     pub timing_log: Option<PathBuf>,
+    /// Video for the call.
+    #[command(flatten)]
+    pub video: VideoArgs,
 }
 
 /// The input chosen, checked.
@@ -100,7 +105,10 @@ impl MediaArgs {
             .as_deref()
             .map(TimingLog::create)
             .transpose()?;
-        let mut config = MediaConfig::new(move |_call| {
+        self.video.check()?;
+        let video = self.video.clone();
+        let video_settings = video.settings();
+        let mut config = MediaConfig::new(move |call| {
             let source: Box<dyn AudioSource> = match &input {
                 Input::Null => Box::new(NullSource::new(Pacing::RealTime)),
                 Input::Wav(samples) => Box::new(WavFileSource::from_samples(
@@ -121,12 +129,17 @@ impl MediaArgs {
                 ),
                 None => (source, sink),
             };
+            let video = (call.call_type == CallType::Video && !video.no_camera)
+                .then(|| video.open(&video_settings))
+                .flatten();
             Ok(MediaDevices {
                 source,
                 sink,
                 echo_cancellation,
+                video,
             })
         });
+        config.video = video_settings;
         config.relay_only = self.relay_only;
         if !self.media_addrs.is_empty() {
             config.udp_addrs = self.media_addrs.clone();
@@ -157,7 +170,8 @@ fn known_device(id: &str, input: bool) -> anyhow::Result<String> {
     );
 }
 
-/// `devices`: every audio device, one JSON object per line.
+/// `devices`: every audio device, then every video source, one JSON object
+/// per line (`kind` says which).
 pub fn devices() -> anyhow::Result<ExitCode> {
     let devices = list_all_devices().context("cannot list the audio devices")?;
     if devices.is_empty() {
@@ -167,12 +181,14 @@ pub fn devices() -> anyhow::Result<ExitCode> {
         output::line(&json!({
             "id": d.id,
             "name": d.name,
+            "kind": "audio",
             "input": d.input,
             "output": d.output,
             "default_input": d.default_input,
             "default_output": d.default_output,
         }));
     }
+    super::video::list_lines();
     Ok(ExitCode::SUCCESS)
 }
 
