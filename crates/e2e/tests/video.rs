@@ -1,0 +1,308 @@
+//! Video calls between real `softphone-cli` processes through the real
+//! server: the test pattern both ways, its burned-in frame counter read off
+//! the decoded pictures (`--record-video` prints a `video_received` line per
+//! stream and second with the frames shown and the last counter).
+
+use serde_json::Value;
+use softphone_e2e::cli::Exit;
+use softphone_e2e::{Cli, Netns, TestServer, PATIENCE};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const EXIT: Duration = Duration::from_secs(40);
+
+/// Debug builds on two shared cores: small frames, the full frame rate.
+const SIZE: &str = "320x180";
+const FPS: u32 = 30;
+
+/// One call at a time: four endpoints sharing two cores would measure
+/// each other.
+static ONE_CALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The `video_received` lines of a run.
+fn video_lines(exit: &Exit) -> Vec<&Value> {
+    exit.events
+        .iter()
+        .filter(|e| e["event"] == "video_received")
+        .collect()
+}
+
+/// The last `media_stats` line.
+fn last_stats(exit: &Exit) -> &Value {
+    exit.events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "media_stats")
+        .unwrap_or_else(|| panic!("no media_stats; printed {:?}", exit.names()))
+}
+
+/// What one direction delivered over its steady part (after the first
+/// `skip` lines): frames shown per second, counters advanced per second,
+/// and whether the counters only went up.
+#[derive(Debug)]
+struct Delivery {
+    shown_fps: f64,
+    counter_fps: f64,
+    increasing: bool,
+    #[allow(dead_code)] // printed
+    lines: usize,
+}
+
+fn delivery(lines: &[&Value], skip: usize) -> Delivery {
+    assert!(
+        lines.len() > skip + 2,
+        "too few video_received lines: {lines:?}"
+    );
+    let steady = &lines[skip..];
+    let (first, last) = (steady[0], steady[steady.len() - 1]);
+    let secs =
+        (last["unix_ms"].as_u64().unwrap() - first["unix_ms"].as_u64().unwrap()) as f64 / 1000.0;
+    let frames = (last["frames"].as_u64().unwrap() - first["frames"].as_u64().unwrap()) as f64;
+    let counter = |v: &Value| v["counter"].as_u64();
+    let counters: Vec<u64> = steady.iter().filter_map(|v| counter(v)).collect();
+    let increasing = counters.len() == steady.len() && counters.windows(2).all(|w| w[0] < w[1]);
+    let advanced = counters.last().unwrap_or(&0) - counters.first().unwrap_or(&0);
+    Delivery {
+        shown_fps: frames / secs,
+        counter_fps: advanced as f64 / secs,
+        increasing,
+        lines: lines.len(),
+    }
+}
+
+fn video_args<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--video-source",
+        "pattern",
+        "--video-size",
+        SIZE,
+        "--fps",
+        "30",
+        "--record-video",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn a_video_call_shows_each_side_the_others_pattern() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
+    let server = TestServer::start(&[]);
+    let mut bob = Cli::spawn(
+        &server.url(),
+        "bob/desk",
+        &[&["answer"][..], &video_args(dir_b, &[])].concat(),
+    );
+    bob.expect_connected();
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &[
+            &["call", "bob", "--video", "--hangup-after", "9"][..],
+            &video_args(dir_a, &[]),
+        ]
+        .concat(),
+    );
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    for (who, exit, from) in [("alice", &alice, "bob"), ("bob", &bob, "alice")] {
+        let started = exit.event("video_started");
+        assert_eq!(started["owner"]["user_id"], from, "{started}");
+        let lines = video_lines(exit);
+        let d = delivery(&lines, 2);
+        let stats = last_stats(exit);
+        let sent = &stats["video"];
+        eprintln!(
+            "{who} saw {from}'s pattern: {d:?}; {who} sent {} frames, {} key frames; received {}",
+            sent["frames_sent"], sent["keyframes_sent"], sent["received"]
+        );
+        assert!(d.increasing, "{who}: counters must go up: {lines:?}");
+        assert!(
+            d.shown_fps >= 0.9 * f64::from(FPS),
+            "{who} was shown {:.1} fps of {from}'s {FPS}",
+            d.shown_fps
+        );
+        assert!(
+            d.shown_fps >= 0.9 * d.counter_fps,
+            "{who} was shown {:.1} fps of the {:.1} {from} sent",
+            d.shown_fps,
+            d.counter_fps
+        );
+        let file = lines[0]["file"].as_str().unwrap();
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 10_000, "{who}'s recording {file} has {size} bytes");
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Everything UDP dropped for a second mid-call (both ways): NACK cannot
+/// bring that back in time, so each receiver asks for a key frame and its
+/// sender sends one; the pictures come back and their counters go on.
+/// Needs root (`ip netns`) and nftables.
+#[test]
+fn a_key_frame_request_after_an_outage_brings_the_picture_back() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
+    // Declared before the processes, so dropped after them.
+    let netns = Netns::new();
+    let launch = netns.launch();
+    let server = TestServer::start_via(launch.clone(), &[]);
+    let mut bob = Cli::spawn_via(
+        &launch,
+        &server.url(),
+        "bob/desk",
+        &[&["answer"][..], &video_args(dir_b, &[])].concat(),
+    );
+    bob.expect_connected();
+    let mut alice = Cli::spawn_via(
+        &launch,
+        &server.url(),
+        "alice/laptop",
+        &[
+            &["call", "bob", "--video", "--hangup-after", "11"][..],
+            &video_args(dir_a, &[]),
+        ]
+        .concat(),
+    );
+    bob.expect_event("video_started", PATIENCE);
+    alice.expect_event("video_started", PATIENCE);
+    std::thread::sleep(Duration::from_secs(3));
+    let blocked = unix_ms();
+    netns.block_udp();
+    std::thread::sleep(Duration::from_secs(1));
+    netns.unblock_udp();
+    let unblocked = unix_ms();
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    for (who, exit, sender, from) in [
+        ("bob", &bob, &alice, "alice"),
+        ("alice", &alice, &bob, "bob"),
+    ] {
+        let lines = video_lines(exit);
+        let at = |v: &Value| v["unix_ms"].as_u64().unwrap_or(0);
+        let before = lines
+            .iter()
+            .rev()
+            .find(|l| at(l) < blocked)
+            .and_then(|l| l["counter"].as_u64())
+            .expect("counters before the outage");
+        let resumed = lines
+            .iter()
+            .find(|l| at(l) > blocked && l["max_gap_ms"].as_u64() >= Some(500))
+            .unwrap_or_else(|| panic!("{who}: no frozen picture came back: {lines:?}"));
+        let recovery_ms = at(resumed).saturating_sub(unblocked);
+        let after: Vec<&Value> = lines
+            .iter()
+            .copied()
+            .filter(|l| at(l) > at(resumed) + 1000)
+            .collect();
+        let d = delivery(&after, 0);
+        let received = &last_stats(exit)["video"]["received"][0];
+        let sent = &last_stats(sender)["video"];
+        eprintln!(
+            "{who} saw {from}'s picture again {recovery_ms} ms after the outage (frozen {} ms); then {d:?}; \
+             {who} sent {} PLIs, {from} got {} and sent {} key frames on request",
+            resumed["max_gap_ms"], received["plis_sent"], sent["plis_received"], sent["keyframes_on_request"]
+        );
+        assert!(
+            resumed["counter"].as_u64() > Some(before),
+            "{who}: the counters go on after the outage"
+        );
+        assert!(d.increasing, "{who}: counters must go up: {after:?}");
+        assert!(
+            d.shown_fps >= 0.9 * f64::from(FPS),
+            "{who} was shown {:.1} fps after the outage",
+            d.shown_fps
+        );
+        assert!(
+            recovery_ms < 2000,
+            "{who}: took {recovery_ms} ms to recover"
+        );
+        assert!(
+            received["plis_sent"].as_u64() >= Some(1),
+            "{who}: {received}"
+        );
+        assert!(sent["plis_received"].as_u64() >= Some(1), "{from}: {sent}");
+        assert!(
+            sent["keyframes_on_request"].as_u64() >= Some(1),
+            "{from}: {sent}"
+        );
+    }
+}
+
+/// `call` without `--video` is an audio call; `--video-after` turns the
+/// pattern on in it and the other side starts showing it, with no new
+/// negotiation.
+#[test]
+fn an_audio_call_becomes_a_video_call() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_b = tmp.path().join("bob");
+    let dir_b = dir_b.to_str().unwrap();
+    let server = TestServer::start(&[]);
+    let mut bob = Cli::spawn(
+        &server.url(),
+        "bob/desk",
+        &["answer", "--record-video", dir_b],
+    );
+    bob.expect_connected();
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &[
+            "call",
+            "bob",
+            "--hangup-after",
+            "9",
+            "--video-after",
+            "2",
+            "--video-source",
+            "pattern",
+            "--video-size",
+            SIZE,
+        ],
+    );
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    assert_eq!(alice.event("call_initiated")["call_type"], "audio");
+    let changed = alice.event("video_source_changed");
+    assert_eq!(changed["source"], "pattern", "{changed}");
+    let accepted = alice.event("outgoing_call_accepted");
+    let started = bob.event("video_started");
+    assert_eq!(started["owner"]["user_id"], "alice");
+    let names = bob.names();
+    let (i_accept, i_started) = (
+        names.iter().position(|n| n == "media_connected"),
+        names.iter().position(|n| n == "video_started"),
+    );
+    assert!(i_accept < i_started, "{names:?}");
+    let d = delivery(&video_lines(&bob), 1);
+    eprintln!("bob saw alice's pattern after the upgrade: {d:?}");
+    assert!(d.increasing, "counters must go up");
+    assert!(
+        d.shown_fps >= 0.9 * f64::from(FPS),
+        "bob was shown {:.1} fps",
+        d.shown_fps
+    );
+    assert!(
+        video_lines(&alice).is_empty() && !alice.names().contains(&"video_started".into()),
+        "bob sent no video"
+    );
+    let _ = accepted;
+}
