@@ -181,8 +181,12 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 pub struct VideoRecorder {
     dir: PathBuf,
     fps: u32,
-    streams: Mutex<HashMap<(String, String), Arc<Mutex<Recording>>>>,
+    /// By call and stream id; each stream's thread locks only its own.
+    streams: Mutex<HashMap<StreamKey, Arc<Mutex<Recording>>>>,
 }
+
+/// A call's session id and a stream id.
+type StreamKey = (String, String);
 
 struct Recording {
     writer: Option<IVFWriter<BufWriter<File>>>,

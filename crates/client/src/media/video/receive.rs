@@ -337,11 +337,15 @@ mod tests {
     use softphone_video::{EncoderConfig, Vp8Encoder};
     use std::sync::Mutex;
 
-    /// A worker whose sink keeps the counters of the frames shown.
+    /// The counters read off the frames shown.
+    type ShownCounters = Arc<Mutex<Vec<Option<u32>>>>;
+
+    /// A worker whose sink keeps the counters of the frames shown, and
+    /// where its PLIs go.
     fn worker() -> (
         Worker,
         tokio::sync::mpsc::UnboundedReceiver<u32>,
-        Arc<Mutex<Vec<Option<u32>>>>,
+        ShownCounters,
     ) {
         let (pli, plis) = tokio::sync::mpsc::unbounded_channel();
         let shown = Arc::new(Mutex::new(Vec::new()));
@@ -423,7 +427,7 @@ mod tests {
             },
             payload: Bytes::from_static(&[0x10, 0x00, 0x9d, 0x01, 0x2a, 1, 2, 3, 4, 5, 6, 7]),
         };
-        send(&mut w, &[garbage.clone()]);
+        send(&mut w, std::slice::from_ref(&garbage));
         w.step(&mut decoder, 1_100_000);
         assert!(plis.try_recv().is_err(), "rate-limited");
         assert_eq!(shown.lock().unwrap().len(), 0);
