@@ -306,3 +306,259 @@ fn an_audio_call_becomes_a_video_call() {
     );
     let _ = accepted;
 }
+
+/// One end's `--timing-log`: audio frame times and test-pattern counters.
+#[derive(Debug, Default)]
+struct Times {
+    /// Unix µs of audio source frame i.
+    source: Vec<u64>,
+    /// Unix µs of audio sink frame i.
+    sink: Vec<u64>,
+    /// Pattern counter → unix µs it was captured here.
+    video_source: std::collections::HashMap<u64, u64>,
+    /// Pattern counter → unix µs it was shown here.
+    video_sink: std::collections::HashMap<u64, u64>,
+}
+
+fn read_times(path: &std::path::Path) -> Times {
+    let text = std::fs::read_to_string(path).expect("timing log");
+    let mut t = Times::default();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let [kind, index, us] = parts[..] else {
+            panic!("bad timing line {line:?}");
+        };
+        let (index, us): (u64, u64) = (index.parse().unwrap(), us.parse().unwrap());
+        match kind {
+            "source" if index as usize == t.source.len() => t.source.push(us),
+            "sink" if index as usize == t.sink.len() => t.sink.push(us),
+            "video-source" => {
+                t.video_source.entry(index).or_insert(us);
+            }
+            "video-sink" => {
+                t.video_sink.entry(index).or_insert(us);
+            }
+            _ => {}
+        }
+    }
+    t
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "nothing to take the median of");
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Lip sync: a beep every second goes out with the pattern; on the other
+/// side, the time from capture to playing is measured for each beep (the
+/// audio timing log and the recording) and for each frame (its counter in
+/// both timing logs). Picture and sound captured together must play
+/// within 80 ms of each other.
+#[test]
+fn sound_and_picture_captured_together_play_together() {
+    use softphone_media::device::{read_wav_48k_mono, WavFileSink};
+    use softphone_media::AudioSink as _;
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (beeps, heard) = (dir.join("beeps.wav"), dir.join("heard.wav"));
+    let (log_a, log_b) = (dir.join("alice.log"), dir.join("bob.log"));
+    // 14 s: a 40 ms beep (1 kHz) at 0.5 s, 1.5 s, …
+    const RATE: usize = 48_000;
+    let mut wav = WavFileSink::create(&beeps).unwrap();
+    let samples: Vec<f32> = (0..14 * RATE)
+        .map(|i| {
+            let in_second = i % RATE;
+            if (RATE / 2..RATE / 2 + RATE / 25).contains(&in_second) {
+                0.5 * (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / RATE as f32).sin()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    for frame in samples.chunks(960) {
+        wav.write_frame(frame).unwrap();
+    }
+    wav.finish().unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let server = TestServer::start(&[]);
+    let (log_b_s, heard_s) = (path(&log_b), path(&heard));
+    let mut bob = Cli::spawn(
+        &server.url(),
+        "bob/desk",
+        &[
+            "answer",
+            "--video-source",
+            "pattern",
+            "--video-size",
+            SIZE,
+            "--output-wav",
+            &heard_s,
+            "--timing-log",
+            &log_b_s,
+        ],
+    );
+    bob.expect_connected();
+    let (log_a_s, beeps_s) = (path(&log_a), path(&beeps));
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &[
+            "call",
+            "bob",
+            "--video",
+            "--hangup-after",
+            "12",
+            "--video-source",
+            "pattern",
+            "--video-size",
+            SIZE,
+            "--input-wav",
+            &beeps_s,
+            "--timing-log",
+            &log_a_s,
+        ],
+    );
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    let (a, b) = (read_times(&log_a), read_times(&log_b));
+
+    // Audio: each beep's onset, sent and heard, on the common clock.
+    let at = |frames: &[u64], sample: usize| -> Option<f64> {
+        let t = *frames.get(sample / 960)?;
+        Some(t as f64 + (sample % 960) as f64 * 1e6 / RATE as f64)
+    };
+    let recording = read_wav_48k_mono(&heard).unwrap();
+    let mut onsets = Vec::new();
+    let mut quiet = 0usize;
+    for (i, x) in recording.iter().enumerate() {
+        if x.abs() > 0.1 && quiet >= RATE / 10 {
+            onsets.push(i);
+        }
+        quiet = if x.abs() > 0.1 { 0 } else { quiet + 1 };
+    }
+    let mut audio = Vec::new();
+    for k in 2..14 {
+        let Some(sent) = at(&a.source, k * RATE + RATE / 2) else {
+            continue;
+        };
+        let heard = onsets
+            .iter()
+            .filter_map(|&q| at(&b.sink, q))
+            .find(|&t| t > sent && t < sent + 600_000.0);
+        if let Some(heard) = heard {
+            audio.push((heard - sent) / 1000.0);
+        }
+    }
+    // Video: every counter captured at alice and shown at bob, after the
+    // first two seconds.
+    let first = a.video_source.values().min().copied().unwrap_or(0) + 2_000_000;
+    let video: Vec<f64> = a
+        .video_source
+        .iter()
+        .filter(|(_, &t)| t > first)
+        .filter_map(|(c, &sent)| {
+            b.video_sink
+                .get(c)
+                .map(|&shown| (shown as f64 - sent as f64) / 1000.0)
+        })
+        .collect();
+    assert!(audio.len() >= 8, "beeps heard: {audio:?}");
+    assert!(video.len() >= 200, "frames matched: {}", video.len());
+    let (audio_ms, video_ms) = (median(audio.clone()), median(video.clone()));
+    let offset = video_ms - audio_ms;
+    let sync_delay = last_stats(&bob)["video"]["received"][0]["sync_delay_ms"].clone();
+    eprintln!(
+        "mouth-to-ear {audio_ms:.1} ms (beeps {audio:.0?}), glass-to-glass {video_ms:.1} ms \
+         ({} frames, min {:.1}, max {:.1}); video plays {offset:+.1} ms after the audio \
+         captured with it; lip-sync delay applied {sync_delay} ms",
+        video.len(),
+        video.iter().copied().fold(f64::MAX, f64::min),
+        video.iter().copied().fold(f64::MIN, f64::max),
+    );
+    assert!(offset.abs() <= 80.0, "A/V offset {offset:.1} ms");
+}
+
+/// CPU time (s) of process `pid`, all its threads (`/proc/PID/stat`,
+/// utime + stime in clock ticks of 1/100 s).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The figures of `docs/video.md`: a video call with the pattern both ways
+/// at each size in `SOFTPHONE_VIDEO_SIZES` (default 640x360,1280x720),
+/// 30 fps: CPU per endpoint over 8 steady seconds, frame rates, bitrates.
+/// Run it against release binaries:
+/// `cargo build --release --bins -p softphone-server -p softphone-cli &&
+/// cargo test --release -p softphone-e2e --test video -- --ignored --nocapture`
+#[test]
+#[ignore = "prints figures; run with --release --ignored --nocapture"]
+fn figures_per_size() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let sizes =
+        std::env::var("SOFTPHONE_VIDEO_SIZES").unwrap_or_else(|_| "640x360,1280x720".into());
+    for size in sizes.split(',') {
+        let server = TestServer::start(&[]);
+        let args = ["--video-source", "pattern", "--video-size", size];
+        let mut bob = Cli::spawn(
+            &server.url(),
+            "bob/desk",
+            &[&["answer"][..], &args].concat(),
+        );
+        bob.expect_connected();
+        let mut alice = Cli::spawn(
+            &server.url(),
+            "alice/laptop",
+            &[
+                &["call", "bob", "--video", "--hangup-after", "14"][..],
+                &args,
+            ]
+            .concat(),
+        );
+        alice.expect_event("video_started", PATIENCE);
+        std::thread::sleep(Duration::from_secs(3));
+        let (pa, pb) = (alice.pid(), bob.pid());
+        let (a0, b0) = (cpu_secs(pa), cpu_secs(pb));
+        std::thread::sleep(Duration::from_secs(8));
+        let (a1, b1) = (cpu_secs(pa), cpu_secs(pb));
+        let alice = alice.wait(EXIT);
+        let bob = bob.wait(EXIT);
+        for (who, exit, cpu) in [("alice", &alice, a1 - a0), ("bob", &bob, b1 - b0)] {
+            let stats = exit
+                .events
+                .iter()
+                .rev()
+                .find(|e| e["event"] == "media_stats" && e["last"] == false)
+                .unwrap_or_else(|| last_stats(exit));
+            let v = &stats["video"];
+            let r = &v["received"][0];
+            eprintln!(
+                "{size} {who}: CPU {:.1} % of a core; sent {} fps {}x{} at {} kb/s; \
+                 received {} fps decoded, {} shown, {} kb/s, {} PLIs",
+                cpu / 8.0 * 100.0,
+                v["sent_fps"],
+                v["sent_width"],
+                v["sent_height"],
+                v["send_kbps"],
+                r["decoded_fps"],
+                r["shown_fps"],
+                r["recv_kbps"],
+                r["plis_sent"],
+            );
+        }
+    }
+}

@@ -8,17 +8,18 @@
 
 use super::output;
 use super::timing::{TimedSink, TimedSource, TimingLog};
-use super::video::VideoArgs;
+use super::video::{VideoArgs, VideoRecorder};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use softphone_client::media::{MediaConfig, MediaDevices};
+use softphone_client::media::{MediaConfig, MediaDevices, VideoFrame, VideoSink};
 use softphone_client::CallType;
 use softphone_media::device::{
     list_all_devices, read_wav_48k_mono, CpalSink, CpalSource, DeviceInfo, NullSink, NullSource,
     WavFileSink, WavFileSource,
 };
 use softphone_media::{AudioSink, AudioSource, Pacing};
+use softphone_video::read_counter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,7 +79,15 @@ enum Output {
 
 impl MediaArgs {
     /// Checks the files and devices and builds the client's media config.
+    #[cfg(test)]
     pub fn config(&self) -> anyhow::Result<MediaConfig> {
+        self.build().map(|(config, _)| config)
+    }
+
+    /// [`MediaArgs::config`], with the video recorder (`--record-video`) to
+    /// finish when done; received video goes to it, and with
+    /// `--timing-log` the times of test-pattern frames go to the log.
+    pub fn build(&self) -> anyhow::Result<(MediaConfig, Option<Arc<VideoRecorder>>)> {
         let input = match (&self.input_wav, &self.input_device) {
             (Some(path), _) => {
                 let samples = read_wav_48k_mono(path)
@@ -106,6 +115,8 @@ impl MediaArgs {
             .map(TimingLog::create)
             .transpose()?;
         self.video.check()?;
+        let recorder = self.video.recorder()?;
+        let video_sink = video_sink(recorder.clone(), timing.clone());
         let video = self.video.clone();
         let video_settings = video.settings();
         let mut config = MediaConfig::new(move |call| {
@@ -140,12 +151,37 @@ impl MediaArgs {
             })
         });
         config.video = video_settings;
+        // Our own frames too, for their capture times.
+        config.video.preview = self.timing_log.is_some();
+        config.video_sink = video_sink;
         config.relay_only = self.relay_only;
         if !self.media_addrs.is_empty() {
             config.udp_addrs = self.media_addrs.clone();
         }
-        Ok(config)
+        Ok((config, recorder))
     }
+}
+
+/// Where video frames go: the recorder, the timing log (test-pattern
+/// counters), both or neither.
+fn video_sink(
+    recorder: Option<Arc<VideoRecorder>>,
+    timing: Option<TimingLog>,
+) -> Option<VideoSink> {
+    if recorder.is_none() && timing.is_none() {
+        return None;
+    }
+    let record = recorder.map(|r| r.sink());
+    Some(Arc::new(move |frame: &VideoFrame<'_>| {
+        if let Some(record) = &record {
+            record(frame);
+        }
+        if let Some(log) = &timing {
+            if let Some(counter) = read_counter(frame.frame) {
+                log.note_video(frame.local, counter);
+            }
+        }
+    }))
 }
 
 /// `id` if some host lists it as an input (or output) device.

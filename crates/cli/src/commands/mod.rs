@@ -190,11 +190,7 @@ impl Device {
     /// calls get media with the devices of `media`.
     pub async fn login(global: &Global, media: &media::MediaArgs) -> anyhow::Result<Device> {
         credentials(global)?;
-        let recorder = media.video.recorder()?;
-        let mut config = media.config()?;
-        if let Some(recorder) = &recorder {
-            config.video_sink = Some(recorder.sink());
-        }
+        let (config, recorder) = media.build()?;
         let mut device = Self::login_with(global, config).await?;
         if media.muted {
             device.media.set_muted(true);
