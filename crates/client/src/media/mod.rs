@@ -1,5 +1,6 @@
-//! The WebRTC media session of a call: audio both ways once a 1:1 call is
-//! answered, started and stopped by the client itself.
+//! The WebRTC media session of a call: audio both ways once a call is
+//! answered, and video when a source is on, started and stopped by the
+//! client itself.
 //!
 //! Turn it on once, before calls, with [`Client::enable_media`]:
 //!
@@ -58,6 +59,40 @@
 //!   the echo canceller's far-end reference. Their levels give
 //!   [`CallEvent::ActiveSpeakers`](crate::CallEvent::ActiveSpeakers)
 //!   (`speakers.rs`).
+//!
+//! - **Video.** One VP8 transceiver next to the audio in every session,
+//!   audio calls too, sending nothing until a source is on: the device
+//!   factory's [`MediaDevices::video`] (a factory opens one for
+//!   [`CallType::Video`](crate::CallType::Video) calls unless the user
+//!   starts with the camera off), or [`MediaHandle::set_video_source`] at any
+//!   time — an audio call becomes a video call without a new offer. Our
+//!   video track has the audio track's stream id ([`LOCAL_STREAM_ID`]).
+//!   Every remote video track (the other party's; a group forwarder's, one
+//!   per participant, named `user/device`) gets a thread with its own
+//!   decoder; frames are shown, through [`MediaConfig::video_sink`], when
+//!   the audio of the same stream captured with them plays (lip sync).
+//!   Undecodable video (loss NACK did not repair, garbage, no key frame
+//!   yet) is dropped and a PLI asks for a key frame; a PLI or FIR for our
+//!   video forces one. Bitrate and size follow the receiver reports on our
+//!   video. Figures in [`MediaStats::video`];
+//!   [`CallEvent::VideoStarted`](crate::CallEvent::VideoStarted),
+//!   [`CallEvent::VideoStopped`](crate::CallEvent::VideoStopped) and
+//!   [`CallEvent::VideoSourceChanged`](crate::CallEvent::VideoSourceChanged)
+//!   say what changed. See `video/mod.rs` and `docs/video.md`.
+//!
+//! # What lives where
+//!
+//! - `mod.rs`: [`MediaConfig`], [`MediaDevices`], [`MediaHandle`], the
+//!   manager task that starts a session per call.
+//! - `session/`: one call's session task (`negotiation.rs`, `devices.rs`,
+//!   `video.rs`).
+//! - `peer.rs`: the peer connection, tracks and interceptors.
+//! - `audio.rs`, `rtp.rs`, `adapt.rs`, `speakers.rs`: the audio threads,
+//!   RED, audio adaptation, active speakers.
+//! - `rtcp.rs`: what the other side's RTCP says (reports per SSRC, PLI/FIR).
+//! - `video/`: capture/encode, RTP, reassembly, decode threads, lip sync,
+//!   video adaptation and figures.
+//! - `stats.rs`, `mos.rs`: [`MediaStats`].
 
 mod adapt;
 mod audio;

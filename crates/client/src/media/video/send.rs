@@ -22,8 +22,8 @@ use super::rtp::Packetizer;
 use super::{VideoFrame, VideoSink, LOCAL_STREAM_ID};
 use crate::media::rtcp::RemoteReports;
 use bytes::Bytes;
-use softphone_video::vp8::{EncoderConfig, Vp8Encoder};
-use softphone_video::{Clock, Frame, VideoSource};
+use softphone_video::vp8::{Content, EncoderConfig, Vp8Encoder};
+use softphone_video::{Clock, Frame, SourceId, VideoSource};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -170,6 +170,13 @@ impl Worker {
                 }
             };
             if let Some(source) = swapped {
+                // A screen is coded in libvpx's screen-content mode, a
+                // camera or the pattern not: a new kind, a new encoder.
+                if source.as_ref().map(|s| content_of(s.id()))
+                    != self.encoder.as_ref().map(|e| e.config().content)
+                {
+                    self.encoder = None;
+                }
                 self.source = source;
                 self.restamp.restart();
                 self.force_keyframe = true;
@@ -225,12 +232,17 @@ impl Worker {
 
     fn encode(&mut self, input: &Frame, requested: bool) {
         let bitrate = self.state.bitrate_bps.load(Ordering::Relaxed).max(10_000);
+        let content = self
+            .source
+            .as_ref()
+            .map_or(Content::Camera, |s| content_of(s.id()));
         let encoder = match &mut self.encoder {
             Some(e) => e,
             None => {
                 let config = EncoderConfig {
                     fps: self.fps,
                     bitrate_bps: bitrate,
+                    content,
                     ..EncoderConfig::new(input.width(), input.height())
                 };
                 match Vp8Encoder::new(config) {
@@ -288,6 +300,14 @@ impl Worker {
                 self.force_keyframe = true;
             }
         }
+    }
+}
+
+/// How libvpx is tuned for a source.
+fn content_of(id: &SourceId) -> Content {
+    match id {
+        SourceId::Screen(_) => Content::Screen,
+        _ => Content::Camera,
     }
 }
 
