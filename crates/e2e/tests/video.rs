@@ -562,3 +562,91 @@ fn figures_per_size() {
         }
     }
 }
+
+/// Figures under random loss: one UDP packet in `SOFTPHONE_VIDEO_LOSS_ONE_IN`
+/// (default 10) dropped both ways for the whole call, 640×360 at 30 fps:
+/// what the receivers show, how often they asked for key frames, where the
+/// senders' adaptation went.
+#[test]
+#[ignore = "prints figures; run with --release --ignored --nocapture"]
+fn figures_under_random_loss() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let one_in: u32 = std::env::var("SOFTPHONE_VIDEO_LOSS_ONE_IN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
+    let netns = Netns::new();
+    let launch = netns.launch();
+    let server = TestServer::start_via(launch.clone(), &[]);
+    let args = |dir| {
+        vec![
+            "--video-source",
+            "pattern",
+            "--video-size",
+            "640x360",
+            "--record-video",
+            dir,
+        ]
+    };
+    let mut bob = Cli::spawn_via(
+        &launch,
+        &server.url(),
+        "bob/desk",
+        &[&["answer"][..], &args(dir_b)].concat(),
+    );
+    bob.expect_connected();
+    let mut alice = Cli::spawn_via(
+        &launch,
+        &server.url(),
+        "alice/laptop",
+        &[
+            &["call", "bob", "--video", "--hangup-after", "20"][..],
+            &args(dir_a),
+        ]
+        .concat(),
+    );
+    alice.expect_event("media_connected", PATIENCE);
+    netns.drop_udp(one_in);
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    for (who, exit) in [("alice", &alice), ("bob", &bob)] {
+        let lines = video_lines(exit);
+        let d = delivery(&lines, 3);
+        let stats = exit
+            .events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "media_stats" && e["last"] == false)
+            .unwrap_or_else(|| last_stats(exit));
+        let v = &stats["video"];
+        let r = &v["received"][0];
+        let freezes = lines
+            .iter()
+            .filter(|l| l["max_gap_ms"].as_u64() >= Some(200))
+            .count();
+        eprintln!(
+            "1/{one_in} loss, {who}: shown {:.1} fps (counters {:.1}/s, increasing {}), \
+             {freezes} seconds with a freeze ≥ 200 ms; received: {} undecodable, {} PLIs sent, \
+             {} kb/s; sent: target {} kb/s, step {}, {}x{}, {} key frames ({} on request), \
+             remote loss {} %; audio loss {} %, MOS {}",
+            d.shown_fps,
+            d.counter_fps,
+            d.increasing,
+            r["frames_undecodable"],
+            r["plis_sent"],
+            r["recv_kbps"],
+            v["target_kbps"],
+            v["resolution_step"],
+            v["sent_width"],
+            v["sent_height"],
+            v["keyframes_sent"],
+            v["keyframes_on_request"],
+            v["remote_loss_pct"],
+            stats["loss_pct"],
+            stats["mos"],
+        );
+    }
+}
