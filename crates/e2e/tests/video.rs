@@ -650,3 +650,37 @@ fn figures_under_random_loss() {
         );
     }
 }
+
+/// `call --video --no-camera`: a video call where the caller starts with
+/// its camera off; it still shows the callee's video and sends none.
+#[test]
+fn a_video_call_can_start_with_the_camera_off() {
+    let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
+    let server = TestServer::start(&[]);
+    let mut bob = Cli::spawn(
+        &server.url(),
+        "bob/desk",
+        &[&["answer"][..], &video_args(dir_b, &[])].concat(),
+    );
+    bob.expect_connected();
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &[
+            &["call", "bob", "--video", "--hangup-after", "5"][..],
+            &video_args(dir_a, &["--no-camera"]),
+        ]
+        .concat(),
+    );
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    assert_eq!(alice.event("call_initiated")["call_type"], "video");
+    assert!(delivery(&video_lines(&alice), 1).increasing);
+    assert!(video_lines(&bob).is_empty(), "alice sent no video");
+    assert_eq!(last_stats(&alice)["video"]["frames_sent"], 0);
+}
