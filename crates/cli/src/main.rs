@@ -12,8 +12,13 @@
 //! - `commands/echo_bot.rs`: `echo-bot`, the echo-test contact.
 //! - `commands/query.rs`: `users`, `groups`, `history`.
 //! - `commands/output.rs`: the JSON line shapes and the sentences.
+//! - `commands/media.rs`: the audio options, `devices`.
+//! - `commands/video.rs`: the video options (`--video-source`,
+//!   `--video-after`, …) and `--record-video` (IVF files, `video_received`
+//!   lines).
 //! - `commands/timing.rs`: `--timing-log`, per-frame wall-clock times of the
-//!   call's audio source and sink (for the audio bench).
+//!   call's audio source and sink (for the audio bench), and of test-pattern
+//!   video frames.
 
 mod commands;
 

@@ -234,6 +234,44 @@ pub enum CallEvent {
         /// Why, when it was not a request: what happened to the old one.
         failure: Option<String>,
     },
+    /// A remote video stream started showing (its first decoded frame, or
+    /// the first after it had stopped); frames go to the
+    /// [`VideoSink`](crate::media::VideoSink).
+    VideoStarted {
+        /// The call.
+        session_id: SessionId,
+        /// Whose video (the other party of a 1:1 call, the participant a
+        /// group call's stream names), when known.
+        owner: Option<DeviceAddr>,
+        /// The stream id of its track.
+        stream_id: String,
+        /// Size of the first frame.
+        width: u32,
+        /// See `width`.
+        height: u32,
+    },
+    /// A remote video stream stopped: no frame shown for 2 s (its camera
+    /// was turned off, or the network broke).
+    VideoStopped {
+        /// The call.
+        session_id: SessionId,
+        /// Whose video, when known.
+        owner: Option<DeviceAddr>,
+        /// The stream id of its track.
+        stream_id: String,
+    },
+    /// Our video source changed: turned on, switched or off on request,
+    /// or it failed (`failure` says how; video is then off, the call goes
+    /// on).
+    VideoSourceChanged {
+        /// The call.
+        session_id: SessionId,
+        /// The source now sending (`pattern`, `camera:…`, `screen:…`);
+        /// `None`: video off.
+        source: Option<String>,
+        /// Why, when it was not a request.
+        failure: Option<String>,
+    },
     /// Only on [`events`](crate::Client::events) streams: this stream fell
     /// behind and `missed` events were skipped.
     Lagged {
@@ -362,7 +400,10 @@ impl CallEvent {
             | CallEvent::MediaConnected { session_id, .. }
             | CallEvent::MediaStats { session_id, .. }
             | CallEvent::MediaFailed { session_id, .. }
-            | CallEvent::MediaDeviceChanged { session_id, .. } => Some(session_id),
+            | CallEvent::MediaDeviceChanged { session_id, .. }
+            | CallEvent::VideoStarted { session_id, .. }
+            | CallEvent::VideoStopped { session_id, .. }
+            | CallEvent::VideoSourceChanged { session_id, .. } => Some(session_id),
             CallEvent::PresenceChanged { .. }
             | CallEvent::ServerError { .. }
             | CallEvent::ConnectionStateChanged(_)
@@ -436,6 +477,27 @@ pub trait CallListener: Send + Sync {
         session_id: &str,
         input: bool,
         device_id: Option<&str>,
+        failure: Option<&str>,
+    ) {
+    }
+    /// A remote video stream started showing, `width` × `height`.
+    fn on_video_started(
+        &self,
+        session_id: &str,
+        owner: Option<&DeviceAddr>,
+        stream_id: &str,
+        width: u32,
+        height: u32,
+    ) {
+    }
+    /// A remote video stream stopped.
+    fn on_video_stopped(&self, session_id: &str, owner: Option<&DeviceAddr>, stream_id: &str) {}
+    /// Our video source changed to `source` (`None`: off), because of
+    /// `failure` or on request.
+    fn on_video_source_changed(
+        &self,
+        session_id: &str,
+        source: Option<&str>,
         failure: Option<&str>,
     ) {
     }
@@ -515,6 +577,23 @@ pub(crate) fn deliver(listener: &dyn CallListener, event: &CallEvent) {
             device_id.as_deref(),
             failure.as_deref(),
         ),
+        CallEvent::VideoStarted {
+            session_id,
+            owner,
+            stream_id,
+            width,
+            height,
+        } => listener.on_video_started(session_id, owner.as_ref(), stream_id, *width, *height),
+        CallEvent::VideoStopped {
+            session_id,
+            owner,
+            stream_id,
+        } => listener.on_video_stopped(session_id, owner.as_ref(), stream_id),
+        CallEvent::VideoSourceChanged {
+            session_id,
+            source,
+            failure,
+        } => listener.on_video_source_changed(session_id, source.as_deref(), failure.as_deref()),
         CallEvent::Lagged { .. } => {}
     }
 }

@@ -46,16 +46,22 @@
 //! - [`events`]: [`CallEvent`], [`ConnectionState`], the [`CallListener`]
 //!   trait and the dispatcher feeding listeners and streams.
 //! - `client`: [`Client`], the API itself.
-//! - [`media`]: the WebRTC media session of a call (webrtc 0.21, Opus,
-//!   DTLS-SRTP) over `softphone-media`'s audio pipeline.
-//!   [`Client::enable_media`] turns it on: every answered 1:1 call then gets
-//!   audio both ways, started by the `ice_servers` event that follows the
-//!   accept and stopped with the call; [`CallEvent::MediaConnected`],
-//!   [`CallEvent::MediaStats`] and [`CallEvent::MediaFailed`] report on it.
-//!   `media/peer.rs` builds the peer connection (codec, track, handler),
-//!   `media/session.rs` negotiates (offer/answer, trickle ICE as
-//!   [`media::SignalMessage`]), `media/audio.rs` runs the send and playout
-//!   threads, `media/stats.rs` builds [`media::MediaStats`].
+//! - [`media`]: the WebRTC media session of a call (webrtc 0.21, Opus and
+//!   VP8, DTLS-SRTP) over `softphone-media`'s audio pipeline and
+//!   `softphone-video`'s video pipeline. [`Client::enable_media`] turns it
+//!   on: every answered call then gets audio both ways, and video when a
+//!   source is on ([`media::MediaDevices::video`],
+//!   [`media::MediaHandle::set_video_source`]), started by the
+//!   `ice_servers` event that follows the accept and stopped with the call;
+//!   [`CallEvent::MediaConnected`], [`CallEvent::MediaStats`],
+//!   [`CallEvent::MediaFailed`] and the `Video*` events report on it, and
+//!   decoded video goes to [`media::MediaConfig::video_sink`].
+//!   `media/peer.rs` builds the peer connection (codecs, tracks, handler),
+//!   `media/session/` negotiates (offer/answer, trickle ICE as
+//!   [`media::SignalMessage`]) and runs the session, `media/audio.rs` runs
+//!   the audio threads, `media/video/` the video ones (capture/encode, a
+//!   decoder per remote stream, lip sync, key-frame requests),
+//!   `media/stats.rs` builds [`media::MediaStats`].
 //!
 //! # Design decisions
 //! - **One task owns the socket.** Requests reach it over a channel; replies

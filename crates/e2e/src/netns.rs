@@ -87,6 +87,41 @@ impl Netns {
         }
     }
 
+    /// Drops every UDP packet (media in both directions: everything here
+    /// goes over `lo`) until [`Netns::unblock_udp`]; TCP (signaling) goes on.
+    pub fn block_udp(&self) {
+        for rule in [
+            vec!["add", "table", "inet", "outage"],
+            vec![
+                "add",
+                "chain",
+                "inet",
+                "outage",
+                "in",
+                "{ type filter hook input priority 0; }",
+            ],
+            vec![
+                "add", "rule", "inet", "outage", "in", "meta", "l4proto", "udp", "drop",
+            ],
+        ] {
+            let mut args = vec!["netns", "exec", &self.name, "nft"];
+            args.extend(rule);
+            if let Err(why) = ip(&args) {
+                panic!("cannot block UDP in {}: {why}", self.name);
+            }
+        }
+    }
+
+    /// Ends [`Netns::block_udp`].
+    pub fn unblock_udp(&self) {
+        let args = [
+            "netns", "exec", &self.name, "nft", "delete", "table", "inet", "outage",
+        ];
+        if let Err(why) = ip(&args) {
+            panic!("cannot unblock UDP in {}: {why}", self.name);
+        }
+    }
+
     /// Starts programs inside this namespace.
     pub fn launch(&self) -> Launch {
         Launch::wrapped(&["ip", "netns", "exec", &self.name])

@@ -68,6 +68,7 @@ async fn a_failed_microphone_is_replaced_and_the_call_goes_on() {
             }),
             sink: Box::new(NullSink::default()),
             echo_cancellation: false,
+            video: None,
         })
     }));
     let call = alice

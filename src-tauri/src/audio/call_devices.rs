@@ -128,6 +128,8 @@ pub fn open_call_devices(
             source: Box::new(muted),
             sink: Box::new(MeteredSink(sink, levels.1)),
             echo_cancellation: audio.echo_cancellation && real_in && real_out,
+            // Video in the app is the next step (issue 7).
+            video: None,
         },
         warnings,
     }

@@ -59,6 +59,8 @@ impl FrameTimes {
             let list = match kind {
                 "source" => &mut t.source,
                 "sink" => &mut t.sink,
+                // Video frames (`--timing-log` in a video call).
+                "video-source" | "video-sink" => continue,
                 other => bail!("line {}: unknown kind {other:?}", n + 1),
             };
             // A second call in the same log starts again at 0: ignore it.

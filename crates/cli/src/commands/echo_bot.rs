@@ -50,6 +50,7 @@ pub fn media_config(delay: Duration) -> MediaConfig {
             source: Box::new(source),
             sink: Box::new(sink),
             echo_cancellation: false,
+            video: None,
         })
     })
 }

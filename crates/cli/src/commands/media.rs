@@ -1,6 +1,6 @@
 //! Audio for calls: `--input-wav`, `--output-wav`, `--input-device`,
-//! `--output-device`, `--timing-log` (shared by `call` and `answer`), and
-//! `devices`.
+//! `--output-device`, `--timing-log` (shared by `call`, `answer` and
+//! `join`), the video options of `video.rs`, and `devices`.
 //!
 //! Without any of them a call still negotiates media, with silence in and
 //! nothing out. Files and devices are checked before logging in, so a bad
@@ -8,15 +8,18 @@
 
 use super::output;
 use super::timing::{TimedSink, TimedSource, TimingLog};
+use super::video::{VideoArgs, VideoRecorder};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde_json::json;
-use softphone_client::media::{MediaConfig, MediaDevices};
+use softphone_client::media::{MediaConfig, MediaDevices, VideoFrame, VideoSink};
+use softphone_client::CallType;
 use softphone_media::device::{
     list_all_devices, read_wav_48k_mono, CpalSink, CpalSource, DeviceInfo, NullSink, NullSource,
     WavFileSink, WavFileSource,
 };
 use softphone_media::{AudioSink, AudioSource, Pacing};
+use softphone_video::read_counter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -53,6 +56,9 @@ pub struct MediaArgs {
     /// (`source|sink INDEX UNIX_US`), for measuring mouth-to-ear latency.
     #[arg(long, value_name = "PATH")]
     pub timing_log: Option<PathBuf>,
+    /// Video for the call.
+    #[command(flatten)]
+    pub video: VideoArgs,
 }
 
 /// The input chosen, checked.
@@ -73,7 +79,15 @@ enum Output {
 
 impl MediaArgs {
     /// Checks the files and devices and builds the client's media config.
+    #[cfg(test)]
     pub fn config(&self) -> anyhow::Result<MediaConfig> {
+        self.build().map(|(config, _)| config)
+    }
+
+    /// [`MediaArgs::config`], with the video recorder (`--record-video`) to
+    /// finish when done; received video goes to it, and with
+    /// `--timing-log` the times of test-pattern frames go to the log.
+    pub fn build(&self) -> anyhow::Result<(MediaConfig, Option<Arc<VideoRecorder>>)> {
         let input = match (&self.input_wav, &self.input_device) {
             (Some(path), _) => {
                 let samples = read_wav_48k_mono(path)
@@ -100,7 +114,12 @@ impl MediaArgs {
             .as_deref()
             .map(TimingLog::create)
             .transpose()?;
-        let mut config = MediaConfig::new(move |_call| {
+        self.video.check()?;
+        let recorder = self.video.recorder()?;
+        let video_sink = video_sink(recorder.clone(), timing.clone());
+        let video = self.video.clone();
+        let video_settings = video.settings();
+        let mut config = MediaConfig::new(move |call| {
             let source: Box<dyn AudioSource> = match &input {
                 Input::Null => Box::new(NullSource::new(Pacing::RealTime)),
                 Input::Wav(samples) => Box::new(WavFileSource::from_samples(
@@ -121,18 +140,48 @@ impl MediaArgs {
                 ),
                 None => (source, sink),
             };
+            let video = (call.call_type == CallType::Video && !video.no_camera)
+                .then(|| video.open(&video_settings))
+                .flatten();
             Ok(MediaDevices {
                 source,
                 sink,
                 echo_cancellation,
+                video,
             })
         });
+        config.video = video_settings;
+        // Our own frames too, for their capture times.
+        config.video.preview = self.timing_log.is_some();
+        config.video_sink = video_sink;
         config.relay_only = self.relay_only;
         if !self.media_addrs.is_empty() {
             config.udp_addrs = self.media_addrs.clone();
         }
-        Ok(config)
+        Ok((config, recorder))
     }
+}
+
+/// Where video frames go: the recorder, the timing log (test-pattern
+/// counters), both or neither.
+fn video_sink(
+    recorder: Option<Arc<VideoRecorder>>,
+    timing: Option<TimingLog>,
+) -> Option<VideoSink> {
+    if recorder.is_none() && timing.is_none() {
+        return None;
+    }
+    let record = recorder.map(|r| r.sink());
+    Some(Arc::new(move |frame: &VideoFrame<'_>| {
+        if let Some(record) = &record {
+            record(frame);
+        }
+        if let Some(log) = &timing {
+            if let Some(counter) = read_counter(frame.frame) {
+                log.note_video(frame.local, counter);
+            }
+        }
+    }))
 }
 
 /// `id` if some host lists it as an input (or output) device.
@@ -157,7 +206,8 @@ fn known_device(id: &str, input: bool) -> anyhow::Result<String> {
     );
 }
 
-/// `devices`: every audio device, one JSON object per line.
+/// `devices`: every audio device, then every video source, one JSON object
+/// per line (`kind` says which).
 pub fn devices() -> anyhow::Result<ExitCode> {
     let devices = list_all_devices().context("cannot list the audio devices")?;
     if devices.is_empty() {
@@ -167,12 +217,14 @@ pub fn devices() -> anyhow::Result<ExitCode> {
         output::line(&json!({
             "id": d.id,
             "name": d.name,
+            "kind": "audio",
             "input": d.input,
             "output": d.output,
             "default_input": d.default_input,
             "default_output": d.default_output,
         }));
     }
+    super::video::list_lines();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ pub mod media;
 pub mod output;
 pub mod query;
 pub mod timing;
+pub mod video;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
@@ -72,7 +73,8 @@ pub enum Command {
     Groups,
     /// Show the call log, newest first, one JSON object per line.
     History(query::HistoryArgs),
-    /// List audio devices (ids for --input-device / --output-device), one JSON object per line.
+    /// List audio devices (ids for --input-device / --output-device) and
+    /// video sources (ids for --video-source), one JSON object per line.
     Devices,
     /// The echo-test contact: answer every call and play back what the
     /// caller says a second later (logs in as `echo` unless --user is given).
@@ -150,6 +152,11 @@ pub struct Device {
     pub me: DeviceAddr,
     /// The media sessions (every answered call gets audio both ways).
     pub media: softphone_client::media::MediaHandle,
+    /// `--record-video`: finished when the device closes.
+    pub recorder: Option<std::sync::Arc<video::VideoRecorder>>,
+    /// `--video-after`: turn video on this long after the answer, from
+    /// this source.
+    pub video_after: Option<(Duration, softphone_client::media::SourceId)>,
 }
 
 /// How handling one call went.
@@ -183,10 +190,16 @@ impl Device {
     /// calls get media with the devices of `media`.
     pub async fn login(global: &Global, media: &media::MediaArgs) -> anyhow::Result<Device> {
         credentials(global)?;
-        let device = Self::login_with(global, media.config()?).await?;
+        let (config, recorder) = media.build()?;
+        let mut device = Self::login_with(global, config).await?;
         if media.muted {
             device.media.set_muted(true);
         }
+        device.recorder = recorder;
+        device.video_after = media
+            .video
+            .video_after
+            .map(|after| (after, media.video.source()));
         Ok(device)
     }
 
@@ -208,6 +221,8 @@ impl Device {
             events,
             signals,
             media,
+            recorder: None,
+            video_after: None,
         })
     }
 
@@ -215,6 +230,9 @@ impl Device {
     /// and logs out.
     pub async fn close(mut self) {
         self.media.shutdown().await;
+        if let Some(recorder) = self.recorder.take() {
+            recorder.finish();
+        }
         self.events.drain_ready();
         if let Err(e) = self.client.logout().await {
             tracing::debug!("logout failed: {e}");
@@ -225,8 +243,20 @@ impl Device {
     /// up), or a signal comes (then hangs up too).
     pub async fn in_call(&mut self, sid: &str, hangup_after: Option<Duration>) -> Outcome {
         let hangup_at = hangup_after.map(|d| Instant::now() + d);
+        let mut video_at = self
+            .video_after
+            .as_ref()
+            .map(|(after, source)| (Instant::now() + *after, source.clone()));
         loop {
             tokio::select! {
+                () = tokio::time::sleep_until(video_at.as_ref().map_or_else(Instant::now, |v| v.0)), if video_at.is_some() => {
+                    if let Some((_, source)) = video_at.take() {
+                        match self.media.set_video_source(Some(source.clone())).await {
+                            Ok(()) => output::sentence(&format!("turned video on ({source})")),
+                            Err(e) => output::sentence(&format!("could not turn video on: {e}")),
+                        }
+                    }
+                }
                 event = self.events.next() => match event {
                     None => return Outcome::Failed("the client stopped".to_owned()),
                     Some(CallEvent::CallEnded { call, reason, .. }) if call.session_id == sid => {
@@ -241,7 +271,7 @@ impl Device {
                         return Outcome::Failed(format!("lost the connection to the server: {reason}"));
                     }
                     Some(CallEvent::MediaFailed { session_id, reason }) if session_id == sid => {
-                        return Outcome::Failed(format!("the call was ended because its audio failed: {reason}"));
+                        return Outcome::Failed(format!("the call was ended because its media failed: {reason}"));
                     }
                     Some(_) => {}
                 },

@@ -182,6 +182,40 @@ pub fn event_json(event: &CallEvent) -> Value {
             "session_id": session_id,
             "speakers": speakers,
         })),
+        CallEvent::VideoStarted {
+            session_id,
+            owner,
+            stream_id,
+            width,
+            height,
+        } => object(json!({
+            "event": "video_started",
+            "session_id": session_id,
+            "owner": owner,
+            "stream_id": stream_id,
+            "width": width,
+            "height": height,
+        })),
+        CallEvent::VideoStopped {
+            session_id,
+            owner,
+            stream_id,
+        } => object(json!({
+            "event": "video_stopped",
+            "session_id": session_id,
+            "owner": owner,
+            "stream_id": stream_id,
+        })),
+        CallEvent::VideoSourceChanged {
+            session_id,
+            source,
+            failure,
+        } => object(json!({
+            "event": "video_source_changed",
+            "session_id": session_id,
+            "source": source,
+            "failure": failure,
+        })),
         other => object(json!({ "event": "unknown", "debug": format!("{other:?}") })),
     };
     // Every shape above starts with `event`; extras go after the call's fields.

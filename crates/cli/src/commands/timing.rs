@@ -17,6 +17,12 @@
 //! clock is common, so `softphone-audio-bench` turns marker positions into
 //! mouth-to-ear latency. Lines are buffered and flushed about once a second
 //! and when the call's audio stops.
+//!
+//! In a call with video from the test pattern, each frame whose counter
+//! can be read is logged too: `video-source COUNTER UNIX_US` as our frame
+//! is captured (before encoding), `video-sink COUNTER UNIX_US` as a remote
+//! frame is shown (after the lip-sync hold). The same counter on two ends
+//! gives glass-to-glass latency; against the audio's, the A/V offset.
 
 use anyhow::Context as _;
 use softphone_media::{AudioSink, AudioSource, ReadStatus};
@@ -51,6 +57,12 @@ impl TimingLog {
                 lines: 0,
             })),
         })
+    }
+
+    /// Notes a test-pattern frame: ours captured (`local`) or a remote one shown.
+    pub fn note_video(&self, local: bool, counter: u32) {
+        let kind = if local { "video-source" } else { "video-sink" };
+        self.note(kind, u64::from(counter));
     }
 
     fn note(&self, kind: &str, frame: u64) {

@@ -1,5 +1,6 @@
-//! The WebRTC media session of a call: audio both ways once a 1:1 call is
-//! answered, started and stopped by the client itself.
+//! The WebRTC media session of a call: audio both ways once a call is
+//! answered, and video when a source is on, started and stopped by the
+//! client itself.
 //!
 //! Turn it on once, before calls, with [`Client::enable_media`]:
 //!
@@ -58,6 +59,40 @@
 //!   the echo canceller's far-end reference. Their levels give
 //!   [`CallEvent::ActiveSpeakers`](crate::CallEvent::ActiveSpeakers)
 //!   (`speakers.rs`).
+//!
+//! - **Video.** One VP8 transceiver next to the audio in every session,
+//!   audio calls too, sending nothing until a source is on: the device
+//!   factory's [`MediaDevices::video`] (a factory opens one for
+//!   [`CallType::Video`](crate::CallType::Video) calls unless the user
+//!   starts with the camera off), or [`MediaHandle::set_video_source`] at any
+//!   time — an audio call becomes a video call without a new offer. Our
+//!   video track has the audio track's stream id ([`LOCAL_STREAM_ID`]).
+//!   Every remote video track (the other party's; a group forwarder's, one
+//!   per participant, named `user/device`) gets a thread with its own
+//!   decoder; frames are shown, through [`MediaConfig::video_sink`], when
+//!   the audio of the same stream captured with them plays (lip sync).
+//!   Undecodable video (loss NACK did not repair, garbage, no key frame
+//!   yet) is dropped and a PLI asks for a key frame; a PLI or FIR for our
+//!   video forces one. Bitrate and size follow the receiver reports on our
+//!   video. Figures in [`MediaStats::video`];
+//!   [`CallEvent::VideoStarted`](crate::CallEvent::VideoStarted),
+//!   [`CallEvent::VideoStopped`](crate::CallEvent::VideoStopped) and
+//!   [`CallEvent::VideoSourceChanged`](crate::CallEvent::VideoSourceChanged)
+//!   say what changed. See `video/mod.rs` and `docs/video.md`.
+//!
+//! # What lives where
+//!
+//! - `mod.rs`: [`MediaConfig`], [`MediaDevices`], [`MediaHandle`], the
+//!   manager task that starts a session per call.
+//! - `session/`: one call's session task (`negotiation.rs`, `devices.rs`,
+//!   `video.rs`).
+//! - `peer.rs`: the peer connection, tracks and interceptors.
+//! - `audio.rs`, `rtp.rs`, `adapt.rs`, `speakers.rs`: the audio threads,
+//!   RED, audio adaptation, active speakers.
+//! - `rtcp.rs`: what the other side's RTCP says (reports per SSRC, PLI/FIR).
+//! - `video/`: capture/encode, RTP, reassembly, decode threads, lip sync,
+//!   video adaptation and figures.
+//! - `stats.rs`, `mos.rs`: [`MediaStats`].
 
 mod adapt;
 mod audio;
@@ -68,10 +103,17 @@ mod rtp;
 mod session;
 mod speakers;
 mod stats;
+mod video;
 
 pub use softphone_media::{AudioSink, AudioSource, EncoderConfig, MediaError};
 pub use softphone_proto::SignalMessage;
+pub use softphone_video::{
+    list_sources as list_video_sources, Frame, SourceId, SourceInfo, VideoError, VideoSource,
+};
 pub use stats::MediaStats;
+pub use video::{
+    VideoFrame, VideoSettings, VideoSink, VideoStats, VideoStreamStats, LOCAL_STREAM_ID,
+};
 
 use crate::client::{Client, WeakClient};
 use crate::events::CallListener;
@@ -84,7 +126,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// The audio devices of one call.
+/// The devices of one call.
 pub struct MediaDevices {
     /// Where the outgoing audio comes from (48 kHz mono 20 ms frames, paced).
     pub source: Box<dyn AudioSource>,
@@ -93,15 +135,22 @@ pub struct MediaDevices {
     /// Run the echo canceller (for a real microphone and speaker; files and
     /// null devices have no acoustic echo).
     pub echo_cancellation: bool,
+    /// The video source to send from the start (camera, screen or test
+    /// pattern, e.g. opened with [`VideoSettings::open`]); `None`: no video
+    /// until [`MediaHandle::set_video_source`]. A factory typically opens
+    /// one for [`CallType::Video`](crate::CallType::Video) calls unless the
+    /// user asked to start with the camera off.
+    pub video: Option<Box<dyn VideoSource>>,
 }
 
 impl MediaDevices {
-    /// Silence in (paced in real time), nothing out.
+    /// Silence in (paced in real time), nothing out, no video.
     pub fn null() -> Self {
         Self {
             source: Box::new(NullSource::new(Pacing::RealTime)),
             sink: Box::new(NullSink::default()),
             echo_cancellation: false,
+            video: None,
         }
     }
 }
@@ -110,6 +159,7 @@ impl std::fmt::Debug for MediaDevices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaDevices")
             .field("echo_cancellation", &self.echo_cancellation)
+            .field("video", &self.video.as_ref().map(|v| v.id().to_string()))
             .finish_non_exhaustive()
     }
 }
@@ -135,11 +185,19 @@ pub struct MediaConfig {
     pub stats_interval: Duration,
     /// Opus settings (bitrate, expected loss for FEC, complexity).
     pub encoder: EncoderConfig,
+    /// Video size, frame rate and bitrate cap (sources opened mid-call by
+    /// [`MediaHandle::set_video_source`] use them too).
+    pub video: VideoSettings,
+    /// Where video frames go: each remote stream's decoded frames when they
+    /// are due (and our own with [`VideoSettings::preview`]). `None`: remote
+    /// video is still decoded (figures, key-frame requests) but not shown.
+    pub video_sink: Option<VideoSink>,
 }
 
 impl MediaConfig {
-    /// Defaults (10 s answer, 15 s connect, stats every 2 s, 48 kb/s Opus)
-    /// with `devices` opening each call's devices.
+    /// Defaults (10 s answer, 15 s connect, stats every 2 s, 48 kb/s Opus,
+    /// 720p30 video, no video sink) with `devices` opening each call's
+    /// devices.
     pub fn new(
         devices: impl Fn(&Call) -> Result<MediaDevices, MediaError> + Send + Sync + 'static,
     ) -> Self {
@@ -151,6 +209,8 @@ impl MediaConfig {
             connect_timeout: Duration::from_secs(15),
             stats_interval: Duration::from_secs(2),
             encoder: EncoderConfig::default(),
+            video: VideoSettings::default(),
+            video_sink: None,
         }
     }
 }
@@ -163,12 +223,13 @@ impl std::fmt::Debug for MediaConfig {
             .field("answer_timeout", &self.answer_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("stats_interval", &self.stats_interval)
+            .field("video", &self.video)
+            .field("video_sink", &self.video_sink.is_some())
             .finish_non_exhaustive()
     }
 }
 
 /// The settings a session needs (the config without the factory).
-#[derive(Debug)]
 pub(crate) struct Settings {
     /// The microphone switch of every session (see [`MediaHandle::set_muted`]).
     pub mute: MuteHandle,
@@ -178,6 +239,16 @@ pub(crate) struct Settings {
     pub connect_timeout: Duration,
     pub stats_interval: Duration,
     pub encoder: EncoderConfig,
+    pub video: VideoSettings,
+    pub video_sink: Option<VideoSink>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("video", &self.video)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Controls the media sessions of a client (see [`Client::enable_media`]).
@@ -230,6 +301,25 @@ impl MediaHandle {
             .map_err(|_| "the call ended before the device was switched".to_owned())?
     }
 
+    /// Turns the running call's video on with `source` (a camera, the
+    /// screen or the test pattern, opened with [`MediaConfig::video`]'s
+    /// settings), switches it to another source, or turns it off (`None`).
+    /// No renegotiation: the call's video transceiver is always there, so an
+    /// audio call becomes a video call this way. A
+    /// [`CallEvent::VideoSourceChanged`](crate::CallEvent::VideoSourceChanged)
+    /// follows. Errors (no call with media, the other side did not take
+    /// video, the source cannot be opened) are sentences; the current
+    /// source then stays.
+    pub async fn set_video_source(&self, source: Option<SourceId>) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.manager
+            .send(ToManager::SetVideoSource { source, reply })
+            .map_err(|_| "media is not running".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the call ended before its video source was set".to_owned())?
+    }
+
     /// Stops every media session and waits (up to 5 s) until their devices
     /// are closed and files finished. Call it before the process exits.
     pub async fn shutdown(&self) {
@@ -259,6 +349,8 @@ impl Client {
                 connect_timeout: config.connect_timeout,
                 stats_interval: config.stats_interval,
                 encoder: config.encoder,
+                video: config.video,
+                video_sink: config.video_sink,
             }),
             me: tx.downgrade(),
             sessions: HashMap::new(),
@@ -294,6 +386,10 @@ enum ToManager {
     SwitchDevice {
         input: bool,
         device_id: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    SetVideoSource {
+        source: Option<SourceId>,
         reply: oneshot::Sender<Result<(), String>>,
     },
 }
@@ -397,6 +493,24 @@ impl Manager {
                         let _ = reply.send(Err("there is no call with audio to switch".to_owned()));
                     }
                 },
+                ToManager::SetVideoSource { source, reply } => {
+                    match self.sessions.values().next() {
+                        Some((tx, _)) => {
+                            if let Err(mpsc::error::SendError(Inbound::SetVideoSource {
+                                reply,
+                                ..
+                            })) = tx.send(Inbound::SetVideoSource { source, reply })
+                            {
+                                let _ = reply.send(Err("the call's media has stopped".to_owned()));
+                            }
+                        }
+                        None => {
+                            let _ = reply.send(Err(
+                                "there is no call with media to send video in".to_owned()
+                            ));
+                        }
+                    }
+                }
                 ToManager::Shutdown(done) => {
                     let sessions: Vec<_> = self.sessions.drain().collect();
                     for (_, (tx, _)) in &sessions {
@@ -465,7 +579,7 @@ impl Manager {
                 })
             }
             Err(e) => {
-                let reason = format!("cannot open the audio devices: {e}");
+                let reason = format!("cannot open the call's devices: {e}");
                 tokio::spawn(async move {
                     session::fail_call(&weak, &done_sid, reason).await;
                     let _ = me.send(ToManager::Done { sid: done_sid });

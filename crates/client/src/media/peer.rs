@@ -1,8 +1,10 @@
 //! Building the peer connection (webrtc 0.21): the codecs and setup timers
-//! every peer shares (`softphone-rtc`), the one outgoing audio track, the
-//! event handler, our RTCP report observer, and the round-trip time.
+//! every peer shares (`softphone-rtc`), the outgoing audio and video
+//! tracks (one stream id, so receivers pair them for lip sync), the event
+//! handler, our RTCP report observer, and the round-trip time.
 
 use super::rtcp::{RemoteReports, ReportObserver};
+use super::video::LOCAL_STREAM_ID;
 use super::Settings;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
@@ -10,10 +12,13 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use softphone_proto::IceServer;
-use softphone_rtc::{opus_codec, register_audio_codecs, setting_engine};
+use softphone_rtc::{
+    opus_codec, register_audio_codecs, register_video_codecs, setting_engine, vp8_codec,
+};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -70,7 +75,7 @@ pub(crate) async fn rtt_ms(pc: &dyn PeerConnection) -> Option<f64> {
 
 pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, String> {
     let track = MediaStreamTrack::new(
-        "softphone".to_owned(),
+        LOCAL_STREAM_ID.to_owned(),
         "softphone-audio".to_owned(),
         "audio".to_owned(),
         RtpCodecKind::Audio,
@@ -88,8 +93,28 @@ pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, Stri
         .map_err(|e| format!("cannot create the audio track: {e}"))
 }
 
-/// A peer connection that offers Opus and RED over Opus, reports its
-/// events to `events` and the other side's RTCP reports to `reports`.
+/// The outgoing video track: VP8, RTP packets of our own making
+/// (`video/rtp.rs`), the audio track's stream id.
+pub(crate) fn video_track(ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let track = MediaStreamTrack::new(
+        LOCAL_STREAM_ID.to_owned(),
+        "softphone-video".to_owned(),
+        "video".to_owned(),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: vp8_codec(),
+            ..Default::default()
+        }],
+    );
+    Arc::new(TrackLocalStaticRTP::new(track))
+}
+
+/// A peer connection that offers Opus, RED over Opus and VP8, reports its
+/// events to `events` and the other side's RTCP to `reports`.
 pub(crate) async fn build_peer_connection(
     settings: &Settings,
     servers: &[IceServer],
@@ -98,6 +123,7 @@ pub(crate) async fn build_peer_connection(
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut media = MediaEngine::default();
     register_audio_codecs(&mut media)?;
+    register_video_codecs(&mut media)?;
     let registry = register_default_interceptors(Registry::new(), &mut media)
         .map_err(|e| format!("cannot set up RTCP interceptors: {e}"))?
         .with(

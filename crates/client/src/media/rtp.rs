@@ -90,9 +90,14 @@ pub(crate) fn spawn_out(
 /// Whose audio each remote stream (SSRC) is, in a group call.
 pub(crate) type StreamOwners = Arc<Mutex<HashMap<u32, DeviceAddr>>>;
 
+/// Each remote audio track's stream id and the SSRC it plays under (video
+/// of the same stream id is lip-synced with it).
+pub(crate) type AudioStreams = Arc<Mutex<HashMap<String, u32>>>;
+
 /// Reads a remote track's packets into the playout thread (`input`), under
 /// the packets' SSRC: one jitter buffer per remote stream. With an `owner`
-/// (group calls), its streams are listed as that participant's.
+/// (group calls), its streams are listed as that participant's; every
+/// track's SSRC is noted under its stream id in `stream`.
 pub(crate) fn spawn_in(
     track: Arc<dyn TrackRemote>,
     red_pt: Option<u8>,
@@ -100,7 +105,9 @@ pub(crate) fn spawn_in(
     clock: MediaClock,
     counters: Arc<Counters>,
     owner: Option<(DeviceAddr, StreamOwners)>,
+    stream: (String, AudioStreams),
 ) {
+    let (stream_id, audio_streams) = stream;
     tokio::spawn(async move {
         let mut streams = Vec::new();
         while let Some(event) = track.poll().await {
@@ -113,6 +120,7 @@ pub(crate) fn spawn_in(
                         if let Some((who, owners)) = &owner {
                             lock(owners).insert(stream, who.clone());
                         }
+                        lock(&audio_streams).insert(stream_id.clone(), stream);
                     }
                     let Some((packet, copies)) = unpack(&rtp, red_pt) else {
                         tracing::debug!("dropping a malformed RED packet from {stream:#x}");
@@ -137,6 +145,10 @@ pub(crate) fn spawn_in(
             let _ = input.send(ToPlayout::Remove(stream));
             if let Some((_, owners)) = &owner {
                 lock(owners).remove(&stream);
+            }
+            let mut by_id = lock(&audio_streams);
+            if by_id.get(&stream_id) == Some(&stream) {
+                by_id.remove(&stream_id);
             }
         }
     });

@@ -24,11 +24,11 @@ pub struct MediaStats {
     /// Estimated MOS (1–4.5, ITU-T G.107 E-model) of what we hear over the
     /// last interval, once audio flows.
     pub mos: Option<f64>,
-    /// RTP packets sent (our one audio track).
+    /// RTP packets sent (our audio track).
     pub packets_sent: u64,
     /// Payload bytes sent.
     pub bytes_sent: u64,
-    /// RTP packets received (all remote tracks).
+    /// RTP packets received (all remote audio tracks).
     pub packets_received: u64,
     /// Payload bytes received.
     pub bytes_received: u64,
@@ -62,6 +62,8 @@ pub struct MediaStats {
     pub streams: usize,
     /// From the accept to the first decoded audio frame (ms), once there was one.
     pub first_audio_ms: Option<u64>,
+    /// Video sent and received (zeros and no streams in a call without video).
+    pub video: super::video::VideoStats,
     /// True on the last report of a session.
     pub last: bool,
 }
@@ -100,6 +102,7 @@ pub(crate) struct Inputs<'a> {
     pub first_audio_ms: Option<u64>,
     pub redundancy: u8,
     pub opus_bitrate_bps: u32,
+    pub video: super::video::VideoStats,
 }
 
 /// Builds [`MediaStats`] from the counters, the jitter buffers and the
@@ -171,6 +174,7 @@ impl StatsBuilder {
             playout_delay_ms,
             streams: streams.len(),
             first_audio_ms: inputs.first_audio_ms,
+            video: inputs.video,
             last: false,
         }
     }

@@ -33,6 +33,10 @@
 //! and marker bit for [`Vp8Decoder::decode`]. A gap in sequence numbers
 //! inside or between frames means [`Vp8Decoder::mark_lost`] and a PLI.
 //! (`Vp8Packet::depacketize` refuses payloads shorter than 4 bytes.)
+//! The client's media session does not use `TrackLocalStaticSample` or
+//! `SampleBuilder` (it stamps packets with the capture time and hands out
+//! each frame as soon as its last packet is in): see
+//! `crates/client/src/media/video/` and `docs/video.md`.
 
 #![allow(unsafe_code)]
 

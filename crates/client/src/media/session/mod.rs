@@ -1,15 +1,18 @@
 //! One call's WebRTC media session: a peer connection (webrtc 0.21) with one
-//! Opus track out and any number of tracks in, negotiated over the server
-//! with [`SignalMessage`]s — with the other party in a 1:1 call, with the
-//! server's forwarder in a group call.
+//! Opus track and one VP8 track out and any number of tracks in, negotiated
+//! over the server with [`SignalMessage`]s — with the other party in a 1:1
+//! call, with the server's forwarder in a group call.
 //!
 //! ```text
-//!  start ─► build peer connection, add the audio track
+//!  start ─► build peer connection, add the audio and the video track
 //!    caller: offer ─► (answer within answer_timeout, else failed)
 //!    callee: (offer) ─► answer
 //!    group:  (the forwarder's offer) ─► answer; again for every re-offer
 //!    both:   trickle candidates both ways ─► Connected (ICE + DTLS-SRTP)
-//!            ─► media_connected, start the send thread, stats every interval
+//!            ─► media_connected, start the audio and video send threads,
+//!               stats every interval
+//!  video: a source on/off/switched on request (no renegotiation); remote
+//!         video tracks each get a decode thread (`video.rs`)
 //!  restart: this device reconnected to the server ─► ICE-restart offer
 //!           (either side may send one; the other answers it)
 //!  stop: Stop from the manager (call_ended), this device's call is no longer
@@ -22,17 +25,19 @@
 
 mod devices;
 mod negotiation;
+mod video;
 
 use super::adapt::Adaptation;
 use super::audio::{Payload, PlayoutThread, SendControl, SendThread};
-use super::peer::{audio_track, build_peer_connection, rtt_ms, PcEvent};
-use super::rtcp::RemoteReports;
-use super::rtp::{spawn_in, spawn_out, Codecs, StreamOwners};
+use super::peer::{audio_track, build_peer_connection, rtt_ms, video_track, PcEvent};
+use super::rtcp::{RemoteFeedback, RemoteReports};
+use super::rtp::{spawn_in, spawn_out, AudioStreams, Codecs, StreamOwners};
 use super::speakers::Speakers;
 use super::stats::{Counters, Inputs, StatsBuilder};
 use super::{MediaDevices, Settings};
 use crate::client::WeakClient;
 use crate::events::CallEvent;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use softphone_media::processing::shared;
 use softphone_media::{EchoCanceller, MediaClock, PassThrough};
 use softphone_proto::SignalMessage;
@@ -41,6 +46,7 @@ use softphone_rtc::candidate_message;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -62,6 +68,11 @@ pub(crate) enum Inbound {
     SwitchDevice {
         input: bool,
         device_id: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+    /// Send video from this source from now on (`None`: no video).
+    SetVideoSource {
+        source: Option<softphone_video::SourceId>,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
     /// The call is over: stop.
@@ -157,6 +168,14 @@ struct Session {
     /// Group calls: whose audio each remote stream (SSRC) is.
     owners: StreamOwners,
     speakers: Speakers,
+    /// Each remote audio track's stream id and SSRC (pairs video with its
+    /// audio for lip sync).
+    audio_streams: AudioStreams,
+    /// The audio plays on a sound device (its buffer delays it more).
+    audio_on_device: bool,
+    video_track: Arc<TrackLocalStaticRTP>,
+    video_sender: Arc<dyn RtpSender>,
+    video: video::VideoSide,
 }
 
 impl Session {
@@ -176,17 +195,31 @@ impl Session {
             shared(PassThrough)
         };
         let clock = MediaClock::new();
+        let audio_on_device = devices.sink.is_device();
         let playout = PlayoutThread::start(devices.sink, processor.clone(), clock)
             .map_err(|e| format!("cannot start the audio output: {e}"))?;
         let (tx, events) = mpsc::unbounded_channel();
-        let reports = RemoteReports::default();
-        let pc = build_peer_connection(&settings, &ice_servers, tx, reports.clone()).await?;
         let ssrc = rand::random::<u32>();
+        let video_ssrc = loop {
+            let v = rand::random::<u32>();
+            if v != ssrc {
+                break v;
+            }
+        };
+        let reports = RemoteFeedback::new(ssrc, video_ssrc);
+        let pc = build_peer_connection(&settings, &ice_servers, tx, reports.clone()).await?;
         let track = audio_track(ssrc)?;
         let rtp_sender = pc
             .add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| format!("cannot add the audio track: {e}"))?;
+        // Always negotiated, sending nothing until a source is on.
+        let video_track = video_track(video_ssrc);
+        let video_sender = pc
+            .add_track(video_track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| format!("cannot add the video track: {e}"))?;
+        let video = video::VideoSide::new(video_ssrc, devices.video, &settings.video);
         let adaptation = Adaptation::new(settings.encoder.bitrate_bps);
         let control = Arc::new(SendControl::new(adaptation.initial()));
         let mut session = Self {
@@ -223,6 +256,11 @@ impl Session {
             output_fallbacks: 0,
             owners: StreamOwners::default(),
             speakers: Speakers::default(),
+            audio_streams: AudioStreams::default(),
+            audio_on_device,
+            video_track,
+            video_sender,
+            video,
         };
         if offerer {
             let offer = session
@@ -259,6 +297,9 @@ impl Session {
                     Some(Inbound::SwitchDevice { input, device_id, reply }) => {
                         let _ = reply.send(self.switch_device(input, device_id).await);
                     }
+                    Some(Inbound::SetVideoSource { source, reply }) => {
+                        let _ = reply.send(self.set_video_source(source).await);
+                    }
                 },
                 Some(event) = self.events.recv() => match event {
                     PcEvent::Candidate(init) => self.send(candidate_message(init)).await?,
@@ -290,6 +331,8 @@ impl Session {
                 }
                 _ = watch.tick() => {
                     self.adapt();
+                    self.adapt_video();
+                    self.follow_video();
                     self.follow_speakers();
                     if !self.still_in_call() {
                         return Ok(());
@@ -310,7 +353,9 @@ impl Session {
                     after: self.accepted.elapsed(),
                 });
                 self.codecs = Some(Codecs::negotiated(self.rtp_sender.as_ref()).await);
-                self.start_sending()
+                self.start_sending()?;
+                self.start_video().await;
+                Ok(())
             }
             RTCPeerConnectionState::Failed => Err(
                 "the media connection failed (ICE or DTLS); no audio path to the other side"
@@ -347,19 +392,23 @@ impl Session {
         Ok(())
     }
 
-    /// Plays a remote track (its packets go to the playout thread). In a
-    /// group call its stream id names whose audio it is.
+    /// Plays a remote track (its packets go to the playout thread), or
+    /// shows it if it is video. In a group call its stream id names whose
+    /// it is.
     async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await == RtpCodecKind::Video {
+            return self.on_video_track(track).await;
+        }
         let Some(input) = self.playout.as_ref().map(|p| p.input.clone()) else {
             return;
         };
+        let stream_id = track.stream_id().await;
         // A track can start before `Connected` is reported.
         let codecs = match self.codecs {
             Some(codecs) => codecs,
             None => Codecs::negotiated(self.rtp_sender.as_ref()).await,
         };
         let owner = if self.group {
-            let stream_id = track.stream_id().await;
             let owner = parse_addr(&stream_id);
             if owner.is_none() {
                 tracing::debug!(session = %self.sid, "a remote stream names nobody: {stream_id:?}");
@@ -375,6 +424,7 @@ impl Session {
             self.clock,
             self.counters.clone(),
             owner,
+            (stream_id, self.audio_streams.clone()),
         );
     }
 
@@ -398,9 +448,9 @@ impl Session {
         }
     }
 
-    /// Follows a new RTCP report from the other side, if one came.
+    /// Follows a new RTCP report from the other side on our audio, if one came.
     fn adapt(&mut self) {
-        let report = *self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let report = self.reports.report(self.ssrc);
         let Some(report) = report.filter(|r| Some(r.at) != self.last_report) else {
             return;
         };
@@ -447,7 +497,8 @@ impl Session {
         let first = state.first_audio.lock().ok().and_then(|f| *f);
         let first_audio_ms =
             first.map(|t| t.saturating_duration_since(self.accepted).as_millis() as u64);
-        let remote = *self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let remote = self.reports.report(self.ssrc);
+        let video = self.video_stats();
         let inputs = Inputs {
             streams: &streams,
             ice_rtt_ms: rtt_ms,
@@ -455,6 +506,7 @@ impl Session {
             first_audio_ms,
             redundancy: self.control.redundancy(),
             opus_bitrate_bps: self.control.bitrate_bps(),
+            video,
         };
         let mut stats = self.stats.build(&self.counters, inputs);
         stats.last = last;
@@ -472,12 +524,14 @@ impl Session {
                 tracing::debug!("the audio input had stopped: {e}");
             }
         }
+        self.stop_video_sending().await;
         if let Err(e) = self.pc.close().await {
             tracing::debug!("closing the peer connection: {e}");
         }
         if let Some(playout) = self.playout.take() {
             let _ = tokio::task::spawn_blocking(move || playout.stop()).await;
         }
+        self.stop_video_receiving().await;
         if self.connected {
             let stats = self.report(None, true);
             self.emit(CallEvent::MediaStats {

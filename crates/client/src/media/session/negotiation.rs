@@ -54,6 +54,8 @@ impl Session {
                     .await
                     .map_err(|e| format!("cannot use the media answer: {e}"))?;
                 self.send(SignalMessage::Answer { sdp: answer.sdp }).await?;
+                // A re-offer (a forwarder's) may bring video only now.
+                self.start_video().await;
             }
             SignalMessage::Answer { sdp }
                 if (self.offerer && !self.remote_set) || self.restarting =>
