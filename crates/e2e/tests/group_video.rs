@@ -5,9 +5,14 @@
 //!
 //! The tests run one at a time (each has three VP8 encoders and six
 //! decoders going; two cores).
+//!
+//! The `cli_` tests are the same calls with real `softphone-cli` processes
+//! (`--video-source pattern --record-video DIR`): each prints a
+//! `video_received` line per received stream and second, with whose
+//! stream it is and the pattern counter read off the decoded picture.
 
 use softphone_e2e::video_member::Received;
-use softphone_e2e::{TestServer, VideoMember, PATIENCE};
+use softphone_e2e::{Cli, TestServer, VideoMember, PATIENCE};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -359,4 +364,244 @@ async fn garbage_video_and_a_pli_storm_from_one_member_stop_nobody_else() {
     for m in &members {
         m.leave().await;
     }
+}
+
+/// Debug builds of three CLIs, the server and a build next door on two
+/// cores: small frames.
+const CLI_SIZE: &str = "320x180";
+const CLI_FPS: u32 = 30;
+
+fn cli_video_args(dir: &std::path::Path) -> Vec<String> {
+    let fps = CLI_FPS.to_string();
+    let dir = dir.to_string_lossy().into_owned();
+    [
+        "--video-source",
+        "pattern",
+        "--video-size",
+        CLI_SIZE,
+        "--fps",
+        &fps,
+        "--record-video",
+        &dir,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn cli_spawn(url: &str, who: &str, args: &[&str], dir: &std::path::Path) -> softphone_e2e::Cli {
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.extend(cli_video_args(&dir.join(who)));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    softphone_e2e::Cli::spawn(url, who, &all)
+}
+
+/// What one member was shown of another's stream, from its
+/// `video_received` lines.
+#[derive(Debug)]
+struct Shown {
+    /// Frames shown per second over the steady part (lines after the first two).
+    fps: f64,
+    /// Pattern counters advanced per second over the same part.
+    counter_fps: f64,
+    /// The counters read, one per line.
+    counters: Vec<u64>,
+    /// When the first picture was shown (unix ms): the first line covers
+    /// the time since then (its frames at its frame rate).
+    first_picture_ms: u64,
+}
+
+/// How long a `video_received` line's window was (ms).
+fn window_ms(line: &serde_json::Value) -> u64 {
+    let frames = line["frames"].as_f64().unwrap_or(0.0);
+    let fps = line["fps"].as_f64().unwrap_or(0.0);
+    if fps > 0.0 {
+        (frames / fps * 1000.0) as u64
+    } else {
+        0
+    }
+}
+
+/// `exit`'s `video_received` lines, by the owner's user id.
+fn shown_by_owner(exit: &softphone_e2e::cli::Exit) -> HashMap<String, Shown> {
+    let mut lines: HashMap<String, Vec<&serde_json::Value>> = HashMap::new();
+    for e in exit
+        .events
+        .iter()
+        .filter(|e| e["event"] == "video_received")
+    {
+        let owner = e["owner"]["user_id"].as_str().unwrap_or("?").to_owned();
+        lines.entry(owner).or_default().push(e);
+    }
+    lines
+        .into_iter()
+        .map(|(owner, lines)| {
+            let ms = |v: &serde_json::Value| v["unix_ms"].as_u64().unwrap_or(0);
+            let steady = &lines[2.min(lines.len() - 1)..];
+            let (first, last) = (steady[0], steady[steady.len() - 1]);
+            let secs = (ms(last).saturating_sub(ms(first)) as f64 / 1000.0).max(0.001);
+            let frames =
+                last["frames"].as_u64().unwrap_or(0) - first["frames"].as_u64().unwrap_or(0);
+            let counters: Vec<u64> = steady
+                .iter()
+                .filter_map(|v| v["counter"].as_u64())
+                .collect();
+            let advanced = counters.last().unwrap_or(&0) - counters.first().unwrap_or(&0);
+            let shown = Shown {
+                fps: frames as f64 / secs,
+                counter_fps: advanced as f64 / secs,
+                counters,
+                first_picture_ms: ms(lines[0]).saturating_sub(window_ms(lines[0])),
+            };
+            (owner, shown)
+        })
+        .collect()
+}
+
+/// `who` was shown each of `others`' patterns (and nothing of its own),
+/// counters going up, at `min_fps` or more.
+fn check_cli_sees(who: &str, exit: &softphone_e2e::cli::Exit, others: &[&str], min_fps: f64) {
+    assert_eq!(exit.code, Some(0), "{who} failed: {}", exit.stderr);
+    let shown = shown_by_owner(exit);
+    assert!(!shown.contains_key(who), "{who} was shown its own video");
+    for other in others {
+        let s = shown.get(*other).unwrap_or_else(|| {
+            panic!(
+                "{who} was shown nothing of {other}; printed {:?}",
+                exit.names()
+            )
+        });
+        eprintln!(
+            "{who} <- {other}: {:.1} fps shown, the counter advanced {:.1}/s, {} lines",
+            s.fps,
+            s.counter_fps,
+            s.counters.len()
+        );
+        assert!(
+            s.counters.len() >= 3,
+            "{who} <- {other}: too few lines: {s:?}"
+        );
+        assert!(
+            s.counters.windows(2).all(|w| w[0] < w[1]),
+            "{who} <- {other}: the counters must go up: {s:?}"
+        );
+        assert!(s.fps >= min_fps, "{who} <- {other}: {:.1} fps shown", s.fps);
+        assert!(
+            s.fps >= 0.8 * s.counter_fps,
+            "{who} <- {other}: shown {:.1} fps of the {:.1} sent",
+            s.fps,
+            s.counter_fps
+        );
+    }
+}
+
+/// The "a group of three sees each other's patterns", with real
+/// CLIs through the real server's forwarder.
+#[test]
+fn cli_a_group_of_three_sees_each_others_patterns() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&[]);
+    let url = server.url();
+    let mut answerers = Vec::new();
+    for who in ["bob", "carol"] {
+        let mut cli = cli_spawn(&url, who, &["answer", "--hangup-after", "10"], dir.path());
+        cli.expect_connected();
+        answerers.push((who, cli));
+    }
+    let mut alice = cli_spawn(&url, "alice", &["call", "team", "--video"], dir.path());
+    alice.expect_event("media_connected", PATIENCE);
+    let exits: Vec<_> = answerers
+        .into_iter()
+        .map(|(who, cli)| (who, cli.wait(Duration::from_secs(40))))
+        .collect();
+    // The others hung up: alice, alone, hangs up by herself.
+    let alice = alice.wait(Duration::from_secs(20));
+    let users = ["alice", "bob", "carol"];
+    for (who, exit) in exits
+        .iter()
+        .map(|(w, e)| (*w, e))
+        .chain([("alice", &alice)])
+    {
+        let others: Vec<&str> = users.iter().copied().filter(|u| *u != who).collect();
+        check_cli_sees(who, exit, &others, 0.5 * f64::from(CLI_FPS));
+    }
+}
+
+/// A member who joins a video call in progress is shown the others'
+/// pictures within a couple of seconds: the forwarder asks each sender
+/// for a key frame (the senders' key frames are 10 s apart otherwise).
+#[test]
+fn cli_a_late_joiner_gets_pictures_at_once() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&[]);
+    let url = server.url();
+    let mut bob = cli_spawn(&url, "bob", &["answer", "--hangup-after", "14"], dir.path());
+    bob.expect_connected();
+    let mut carol = Cli::spawn(&url, "carol", &["answer", "--reject"]);
+    carol.expect_connected();
+    let mut alice = cli_spawn(&url, "alice", &["call", "team", "--video"], dir.path());
+    alice.expect_event("media_connected", PATIENCE);
+    assert_eq!(carol.wait(PATIENCE).code, Some(0), "carol declined");
+    // Alice and bob see each other well before carol comes.
+    alice.expect_event("video_started", PATIENCE);
+    std::thread::sleep(Duration::from_secs(3));
+    let joined_ms = unix_ms();
+    let carol = cli_spawn(
+        &url,
+        "carol",
+        &["join", "team", "--hangup-after", "7"],
+        dir.path(),
+    );
+    let carol = carol.wait(Duration::from_secs(30));
+    check_cli_sees("carol", &carol, &["alice", "bob"], 0.5 * f64::from(CLI_FPS));
+    for (other, s) in shown_by_owner(&carol) {
+        let first_picture = s.first_picture_ms.saturating_sub(joined_ms);
+        eprintln!("carol was first shown {other} about {first_picture} ms after `join` started");
+        assert!(
+            first_picture < 3_000,
+            "carol waited {first_picture} ms for {other}"
+        );
+    }
+    // Key frames are 3,000 frames apart otherwise: carol's first pictures
+    // came from key frames the senders were asked for.
+    let carol_video = last_video_stats(&carol);
+    for stream in carol_video["received"].as_array().into_iter().flatten() {
+        eprintln!(
+            "carol <- {}: {} key frames received, {} PLIs sent",
+            stream["owner"]["user_id"], stream["keyframes_received"], stream["plis_sent"]
+        );
+        assert!(stream["keyframes_received"].as_u64() >= Some(1), "{stream}");
+    }
+    drop(carol);
+    let (alice, bob) = (
+        alice.wait(Duration::from_secs(30)),
+        bob.wait(Duration::from_secs(30)),
+    );
+    for (who, exit) in [("alice", &alice), ("bob", &bob)] {
+        assert_eq!(exit.code, Some(0), "{who} failed: {}", exit.stderr);
+        let video = last_video_stats(exit);
+        eprintln!(
+            "{who}: {} PLIs received, {} key frames sent on request",
+            video["plis_received"], video["keyframes_on_request"]
+        );
+        assert!(video["plis_received"].as_u64() >= Some(1), "{video}");
+        assert!(video["keyframes_on_request"].as_u64() >= Some(1), "{video}");
+    }
+}
+
+/// The `video` part of `exit`'s last `media_stats` line.
+fn last_video_stats(exit: &softphone_e2e::cli::Exit) -> serde_json::Value {
+    exit.events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "media_stats")
+        .map(|s| s["video"].clone())
+        .unwrap_or_else(|| panic!("no media_stats; printed {:?}", exit.names()))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
