@@ -136,6 +136,10 @@ fn check_sees_the_others(
     }
 }
 
+/// The forwarder's part of `cli_a_group_of_three_sees_each_others_patterns`,
+/// with a check the CLIs cannot make: their patterns all count from 0, the
+/// simulated members' from ranges of their own, so this shows that each
+/// stream carries the pictures of the member its stream id names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_each_see_the_other_two_and_not_themselves() {
     let _one = ONE_AT_A_TIME.lock().await;
