@@ -13,7 +13,7 @@
 //! ```
 
 use super::profile::{self, Profile};
-use super::sim::{send_loop, Frames, Member};
+use super::sim::{send_loop, video_send_loop, Frames, Member, VideoFrames};
 use crate::audio::call::{Bins, Server};
 use crate::audio::procs::{self, Launcher, Memory};
 use anyhow::{bail, Result};
@@ -37,6 +37,12 @@ pub struct Forwarded {
     pub dropped: u64,
     /// Refused by a member's connection.
     pub unsent: u64,
+    /// Of `forwarded`, video packets.
+    pub video_forwarded: u64,
+    /// Of `dropped`, video packets.
+    pub video_dropped: u64,
+    /// Key frames asked of senders.
+    pub keyframe_requests: u64,
 }
 
 impl Forwarded {
@@ -47,6 +53,9 @@ impl Forwarded {
             forwarded: n("forwarded"),
             dropped: n("dropped"),
             unsent: n("unsent"),
+            video_forwarded: n("video_forwarded"),
+            video_dropped: n("video_dropped"),
+            keyframe_requests: n("keyframe_requests"),
         }
     }
 
@@ -56,8 +65,25 @@ impl Forwarded {
             forwarded: self.forwarded.saturating_sub(earlier.forwarded),
             dropped: self.dropped.saturating_sub(earlier.dropped),
             unsent: self.unsent.saturating_sub(earlier.unsent),
+            video_forwarded: self.video_forwarded.saturating_sub(earlier.video_forwarded),
+            video_dropped: self.video_dropped.saturating_sub(earlier.video_dropped),
+            keyframe_requests: self
+                .keyframe_requests
+                .saturating_sub(earlier.keyframe_requests),
         }
     }
+}
+
+/// Video in a load run.
+#[derive(Debug, Clone, Default)]
+pub enum Video {
+    /// Audio-only members (they reject the forwarder's video sections).
+    #[default]
+    None,
+    /// Members take the video sections but send no video.
+    Sections,
+    /// Members send these frames.
+    Send(Arc<VideoFrames>),
 }
 
 /// What one load run measured.
@@ -81,6 +107,13 @@ pub struct LoadRun {
     pub per_stream: Vec<u64>,
     /// Payload bytes received by all members in the window.
     pub received_bytes: u64,
+    /// Video packets each member received from each other member in the
+    /// window (empty without video).
+    pub video_per_stream: Vec<u64>,
+    /// Video payload bytes received by all members in the window.
+    pub video_bytes: u64,
+    /// Video frames the members sent in the window.
+    pub video_sent: u64,
     /// Packets the members sent in the window.
     pub sent: u64,
     /// The forwarder's counters over the window (none if the server does
@@ -130,15 +163,16 @@ fn progress(text: &str) {
     eprintln!("[group-bench] {text}");
 }
 
-/// Runs one call of `n` members for `seconds` and measures it; with
-/// `perf`, then samples the server for as long again.
+/// Runs one call of `n` members for `seconds`, the members sending
+/// `frames` of audio and `video`, and measures it; with `perf`, then
+/// samples the server for as long again.
 pub fn run(
     bins: &Bins,
     dir: &Path,
     rt: &Runtime,
     n: usize,
     seconds: f64,
-    frames: Arc<Frames>,
+    (frames, video): (Arc<Frames>, &Video),
     perf: bool,
 ) -> Result<LoadRun> {
     if n < 2 {
@@ -170,7 +204,10 @@ pub fn run(
     let url = server.url.clone();
     let members: Vec<Arc<Member>> = rt
         .block_on(async {
-            let logins = users.iter().map(|u| Member::login(&url, u, u, "load"));
+            let with_video = !matches!(video, Video::None);
+            let logins = users
+                .iter()
+                .map(|u| Member::login(&url, u, u, "load", with_video));
             futures_util::future::try_join_all(logins).await
         })?
         .into_iter()
@@ -182,6 +219,13 @@ pub fn run(
         rt.spawn(m.clone().run(i != 0, stop.clone()));
     }
     rt.spawn(send_loop(members.clone(), frames, stop.clone()));
+    if let Video::Send(video) = video {
+        rt.spawn(video_send_loop(
+            members.clone(),
+            video.clone(),
+            stop.clone(),
+        ));
+    }
 
     // Place the call and wait until every stream flows.
     progress(&format!("{n} members: m00 calls g{n}"));
@@ -224,6 +268,29 @@ pub fn run(
 /// Packets received so far: member → source → packets.
 fn snapshot(members: &[Arc<Member>]) -> Vec<HashMap<String, u64>> {
     members.iter().map(|m| m.state.heard()).collect()
+}
+
+/// Video packets received so far: member → source → packets.
+fn video_snapshot(members: &[Arc<Member>]) -> Vec<HashMap<String, u64>> {
+    members.iter().map(|m| m.state.seen()).collect()
+}
+
+/// Packets per stream between two snapshots (N × (N-1) values).
+fn per_stream(
+    names: &[String],
+    start: &[HashMap<String, u64>],
+    end: &[HashMap<String, u64>],
+) -> Vec<u64> {
+    let mut streams = Vec::new();
+    for (i, (h0, h1)) in start.iter().zip(end).enumerate() {
+        for (j, source) in names.iter().enumerate() {
+            if i != j {
+                let got = h1.get(source).copied().unwrap_or(0);
+                streams.push(got.saturating_sub(h0.get(source).copied().unwrap_or(0)));
+            }
+        }
+    }
+    streams
 }
 
 /// Until every member has received packets from each of the others in
@@ -282,6 +349,9 @@ struct Reading {
     heard: Vec<HashMap<String, u64>>,
     heard_bytes: u64,
     sent: u64,
+    seen: Vec<HashMap<String, u64>>,
+    seen_bytes: u64,
+    video_sent: u64,
     forwarder: Option<Forwarded>,
 }
 
@@ -296,6 +366,12 @@ fn read(pid: u32, members: &[Arc<Member>], stats: Option<&Value>) -> Reading {
         sent: members
             .iter()
             .map(|m| m.state.sent.packets.load(Ordering::Relaxed))
+            .sum(),
+        seen: video_snapshot(members),
+        seen_bytes: members.iter().map(|m| m.state.seen_bytes()).sum(),
+        video_sent: members
+            .iter()
+            .map(|m| m.state.video_sent.packets.load(Ordering::Relaxed))
             .sum(),
         forwarder: stats.map(Forwarded::from_line),
     }
@@ -336,15 +412,7 @@ fn measure(
         bail!("the server's CPU time could not be read (has it stopped?)");
     };
     let names: Vec<String> = members.iter().map(|m| m.state.name.clone()).collect();
-    let mut per_stream = Vec::new();
-    for (i, (h0, h1)) in start.heard.iter().zip(&end.heard).enumerate() {
-        for (j, source) in names.iter().enumerate() {
-            if i != j {
-                let got = h1.get(source).copied().unwrap_or(0);
-                per_stream.push(got.saturating_sub(h0.get(source).copied().unwrap_or(0)));
-            }
-        }
-    }
+    let video = end.seen.iter().any(|s| !s.is_empty());
     let received_bytes = end.heard_bytes - start.heard_bytes;
     Ok(LoadRun {
         members: members.len(),
@@ -353,9 +421,16 @@ fn measure(
         server_cpu_s: c1 - c0,
         generator_cpu_s: start.own_cpu.zip(end.own_cpu).map(|(a, b)| b - a),
         memory: [memory_before, start.memory, end.memory],
-        per_stream,
+        per_stream: per_stream(&names, &start.heard, &end.heard),
         received_bytes,
         sent: end.sent - start.sent,
+        video_per_stream: if video {
+            per_stream(&names, &start.seen, &end.seen)
+        } else {
+            Vec::new()
+        },
+        video_bytes: end.seen_bytes - start.seen_bytes,
+        video_sent: end.video_sent - start.video_sent,
         forwarder: start.forwarder.zip(end.forwarder).map(|(a, b)| b.minus(a)),
         answers: members
             .iter()

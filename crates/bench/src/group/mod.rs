@@ -59,6 +59,15 @@ pub struct Args {
     /// Keep the temp folder (recordings, logs, each process's stderr) and print its path.
     #[arg(long)]
     pub keep: bool,
+    /// The members take the forwarder's video sections, as clients that
+    /// can send video do, but send no video (without it they reject them,
+    /// as audio-only clients do).
+    #[arg(long)]
+    pub video_sections: bool,
+    /// The members also send video: the test pattern at 640×360, VP8
+    /// encoded once, at this frame rate (implies --video-sections).
+    #[arg(long)]
+    pub video_fps: Option<u32>,
 }
 
 /// Targets.
@@ -97,7 +106,7 @@ pub fn run(args: &Args) -> Result<()> {
     if args.no_load {
         report.note("forwarder load: skipped (--no-load)".into());
     } else {
-        load_part(&mut report, &bins, dir, &speech, &sizes, seconds, args.perf);
+        load_part(&mut report, &bins, dir, &speech, &sizes, seconds, args);
     }
 
     // 2. Mouth-to-ear through the forwarder.
@@ -152,13 +161,36 @@ fn load_part(
     speech: &[f32],
     sizes: &[usize],
     seconds: f64,
-    perf: bool,
+    args: &Args,
 ) {
     let frames = match sim::Frames::encode(speech) {
         Ok(f) => Arc::new(f),
         Err(e) => return report.note(format!("forwarder load: n/a: {e:#}")),
     };
     report.value("opus_frame_mean_bytes", json!(frames.mean_bytes()));
+    let video = match args.video_fps {
+        Some(fps) => match sim::VideoFrames::encode(fps, 10) {
+            Ok(v) => {
+                report.value("video_frame_mean_bytes", json!(v.mean_bytes()));
+                report.note(format!(
+                    "the members send video: the pattern at {}×{}, {fps} fps, {:.0} bytes a frame \
+                     on average ({:.0} kb/s)",
+                    sim::VideoFrames::WIDTH,
+                    sim::VideoFrames::HEIGHT,
+                    v.mean_bytes(),
+                    v.mean_bytes() * 8.0 * f64::from(fps) / 1000.0
+                ));
+                load::Video::Send(Arc::new(v))
+            }
+            Err(e) => return report.note(format!("forwarder load: n/a: {e:#}")),
+        },
+        None if args.video_sections => {
+            report.note("the members take the video sections and send no video".into());
+            load::Video::Sections
+        }
+        None => load::Video::None,
+    };
+    let perf = args.perf;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -170,7 +202,15 @@ fn load_part(
     let largest = sizes.iter().copied().max();
     for &n in sizes {
         let profile = perf && Some(n) == largest;
-        match load::run(bins, dir, &rt, n, seconds, frames.clone(), profile) {
+        match load::run(
+            bins,
+            dir,
+            &rt,
+            n,
+            seconds,
+            (frames.clone(), &video),
+            profile,
+        ) {
             Ok(run) => load_figures(report, &run),
             Err(e) => report.note(format!("forwarder load, {n} members: n/a: {e:#}")),
         }
@@ -298,6 +338,9 @@ fn load_figures(report: &mut Report, r: &LoadRun) {
             "{n} members: the server printed no forwarder counters"
         ));
     }
+    if !r.video_per_stream.is_empty() {
+        video_figures(report, r);
+    }
     match &r.profile {
         Some(Ok(p)) => profile_figures(report, r, p),
         Some(Err(e)) => report.note(format!("{n} members: no profile: {e}")),
@@ -414,6 +457,67 @@ fn m2e_part(
         );
     }
     Ok(())
+}
+
+fn video_figures(report: &mut Report, r: &LoadRun) {
+    let n = r.members;
+    let key = |name: &str| format!("load{n}_{name}");
+    let label = |what: &str| format!("{n} members: {what}");
+    let packets: u64 = r.video_per_stream.iter().sum();
+    report.figure(
+        &key("video_streams"),
+        &label("video streams forwarded"),
+        Some(r.video_per_stream.len() as f64),
+        "",
+        Target::None,
+    );
+    report.figure(
+        &key("video_packets_per_s"),
+        &label("video packets received per second (all members)"),
+        Some(packets as f64 / r.seconds),
+        "",
+        Target::None,
+    );
+    report.figure(
+        &key("video_kbps_per_stream"),
+        &label("video per stream"),
+        Some(
+            r.video_bytes as f64 * 8.0
+                / 1000.0
+                / r.seconds
+                / r.video_per_stream.len().max(1) as f64,
+        ),
+        "kb/s",
+        Target::None,
+    );
+    let per = summarize(
+        &r.video_per_stream
+            .iter()
+            .map(|&p| p as f64)
+            .collect::<Vec<_>>(),
+    );
+    let min = r.video_per_stream.iter().copied().min().unwrap_or(0);
+    report.value(
+        &key("video_per_stream_packets"),
+        json!({"min": min, "median": per.map(|s| s.median), "max": per.map(|s| s.max)}),
+    );
+    report.value(&key("video_frames_sent"), json!(r.video_sent));
+    report.value(&key("video_received_packets"), json!(packets));
+    if let Some(f) = r.forwarder {
+        report.value(
+            &key("forwarder_video"),
+            json!({"forwarded": f.video_forwarded, "dropped": f.video_dropped, "keyframe_requests": f.keyframe_requests}),
+        );
+        report.note(format!(
+            "{n} members: video packets per stream min {min} / median {} / max {}; the forwarder \
+             forwarded {} video packets, dropped {}, asked {} key frames",
+            per.map_or(0.0, |s| s.median),
+            per.map_or(0.0, |s| s.max),
+            f.video_forwarded,
+            f.video_dropped,
+            f.keyframe_requests
+        ));
+    }
 }
 
 #[cfg(test)]

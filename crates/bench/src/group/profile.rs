@@ -37,8 +37,12 @@ const ANYWHERE: &[Bucket] = &[
 /// The first frame from the leaf that matches decides.
 const FROM_LEAF: &[Bucket] = &[
     (
-        "forwarder: LossRelay (feedback.rs)",
-        &["softphone_forwarder::feedback"],
+        "forwarder: feedback relay (feedback.rs, nack.rs, keyframes.rs)",
+        &[
+            "softphone_forwarder::feedback",
+            "softphone_forwarder::nack",
+            "softphone_forwarder::keyframes",
+        ],
     ),
     (
         "SRTP encryption (rtc_srtp, ring AES-GCM)",
@@ -47,6 +51,10 @@ const FROM_LEAF: &[Bucket] = &[
     (
         "RTCP SR/RR report interceptors",
         &["rtc_interceptor::report"],
+    ),
+    (
+        "NACK generator and responder (video)",
+        &["rtc_interceptor::nack"],
     ),
     (
         "interceptor chain plumbing",

@@ -12,7 +12,13 @@
 //!   20 ms, as RED with no copies when RED was negotiated (what a real
 //!   client sends on a clean network), plain Opus otherwise;
 //! - counts the packets and bytes of every remote track by its stream id
-//!   (the source member's `user/device`), without decoding anything.
+//!   (the source member's `user/device`), without decoding anything;
+//! - with video (`--video-sections`, `--video-fps`), also registers VP8
+//!   and adds a video track, which takes the forwarder's receive-only
+//!   video section as a video-capable client's does; with `--video-fps`
+//!   it sends the test pattern encoded once at the start
+//!   ([`VideoFrames`], looped, written by [`video_send_loop`]), and counts
+//!   received video apart from audio.
 //!
 //! A member's own audio is never decoded, mixed or played: the 20 × 19
 //! streams a real 20-member call would decode would swamp two cores, and
@@ -34,8 +40,8 @@ use softphone_media::red::RedEncoder;
 use softphone_media::{EncoderConfig, OpusEncoder, FRAME_SAMPLES};
 use softphone_proto::SignalMessage;
 use softphone_rtc::{
-    candidate_init, candidate_message, opus_codec, register_audio_codecs, setting_engine, OPUS_PT,
-    RED_MIME,
+    candidate_init, candidate_message, opus_codec, register_audio_codecs, register_video_codecs,
+    setting_engine, vp8_codec, OPUS_PT, RED_MIME, VP8_PT,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,6 +102,47 @@ impl Frames {
     }
 }
 
+/// Video frames every member sends, in a loop: the test pattern, VP8.
+#[derive(Debug)]
+pub struct VideoFrames {
+    frames: Vec<Bytes>,
+    /// Frames per second.
+    pub fps: u32,
+}
+
+impl VideoFrames {
+    /// Size of the frames.
+    pub const WIDTH: u32 = 640;
+    /// Their height.
+    pub const HEIGHT: u32 = 360;
+
+    /// Encodes `seconds` of the test pattern at 640×360 and `fps` once
+    /// (the encoder's real-time settings and its default 500 kb/s at this
+    /// size; the first frame is a key frame, the rest follow it).
+    pub fn encode(fps: u32, seconds: u32) -> Result<VideoFrames> {
+        use softphone_video::{pattern, EncoderConfig, Frame, Vp8Encoder};
+        let mut config = EncoderConfig::new(Self::WIDTH, Self::HEIGHT);
+        config.fps = fps;
+        let mut encoder = Vp8Encoder::new(config).context("cannot create a VP8 encoder")?;
+        let mut frame = Frame::new(Self::WIDTH, Self::HEIGHT).context("frame")?;
+        let mut frames = Vec::new();
+        for counter in 0..fps * seconds {
+            pattern::draw(&mut frame, counter);
+            frame.timestamp_us = u64::from(counter) * 1_000_000 / u64::from(fps);
+            if let Some(out) = encoder.encode(&frame).context("VP8 encoding failed")? {
+                frames.push(Bytes::copy_from_slice(out.data));
+            }
+        }
+        anyhow::ensure!(!frames.is_empty(), "no video frame encoded");
+        Ok(VideoFrames { frames, fps })
+    }
+
+    /// Mean frame size, bytes.
+    pub fn mean_bytes(&self) -> f64 {
+        self.frames.iter().map(Bytes::len).sum::<usize>() as f64 / self.frames.len().max(1) as f64
+    }
+}
+
 /// Packets and bytes of one received stream.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -123,8 +170,12 @@ pub struct MemberState {
     pub sent: Counts,
     /// Offers answered.
     pub answers: AtomicU64,
+    /// Video frames written to its video track.
+    pub video_sent: Counts,
     /// Received, by source (the track's stream id, `user/device`).
     heard: Mutex<HashMap<String, Arc<Counts>>>,
+    /// Received video, by source.
+    seen: Mutex<HashMap<String, Arc<Counts>>>,
     codecs: Mutex<Option<Codecs>>,
     /// The first thing that went wrong, if anything did.
     error: Mutex<Option<String>>,
@@ -139,6 +190,26 @@ impl MemberState {
             .iter()
             .map(|(k, c)| (k.clone(), c.packets.load(Ordering::Relaxed)))
             .collect()
+    }
+
+    /// Video packets received so far, by source.
+    pub fn seen(&self) -> HashMap<String, u64> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, c)| (k.clone(), c.packets.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Video payload bytes received so far, from every source.
+    pub fn seen_bytes(&self) -> u64 {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|c| c.bytes.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Payload bytes received so far, from every source.
@@ -164,9 +235,9 @@ impl MemberState {
         error.get_or_insert(what);
     }
 
-    fn counts_for(&self, source: String) -> Arc<Counts> {
-        self.heard
-            .lock()
+    fn counts_for(&self, source: String, video: bool) -> Arc<Counts> {
+        let map = if video { &self.seen } else { &self.heard };
+        map.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(source)
             .or_default()
@@ -208,6 +279,8 @@ pub struct Member {
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
     ssrc: u32,
+    /// Its video track and SSRC, with `--video-sections`/`--video-fps`.
+    video: Option<(Arc<TrackLocalStaticSample>, u32)>,
     /// Until [`Member::run`] takes them.
     inputs: Mutex<Option<Inputs>>,
     /// The session id of the call it is in.
@@ -223,8 +296,15 @@ struct Inputs {
 
 impl Member {
     /// Logs `user` in (password `password`, device `device`) at `url` and
-    /// builds its peer connection on 127.0.0.1.
-    pub async fn login(url: &str, user: &str, password: &str, device: &str) -> Result<Member> {
+    /// builds its peer connection on 127.0.0.1 (with a video track if
+    /// `video`).
+    pub async fn login(
+        url: &str,
+        user: &str,
+        password: &str,
+        device: &str,
+        video: bool,
+    ) -> Result<Member> {
         let client = Client::new(ClientConfig::new(url, device)).context("client config")?;
         let events: EventStream = Box::pin(client.events());
         client
@@ -234,6 +314,9 @@ impl Member {
         let (tx, pc_events) = mpsc::unbounded_channel();
         let mut media = MediaEngine::default();
         register_audio_codecs(&mut media).map_err(anyhow::Error::msg)?;
+        if video {
+            register_video_codecs(&mut media).map_err(anyhow::Error::msg)?;
+        }
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_setting_engine(setting_engine(false))
@@ -268,6 +351,33 @@ impl Member {
             .add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| anyhow::anyhow!("cannot add the track: {e}"))?;
+        let video = if video {
+            let ssrc = rand::random::<u32>();
+            let track = MediaStreamTrack::new(
+                format!("{user}/{device}"),
+                format!("{user}-video"),
+                "video".to_owned(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: vp8_codec(),
+                    ..Default::default()
+                }],
+            );
+            let track = Arc::new(
+                TrackLocalStaticSample::new(Instant::now(), track)
+                    .map_err(|e| anyhow::anyhow!("cannot create a track: {e}"))?,
+            );
+            pc.add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add the video track: {e}"))?;
+            Some((track, ssrc))
+        } else {
+            None
+        };
         Ok(Member {
             state: Arc::new(MemberState {
                 name: format!("{user}/{device}"),
@@ -278,6 +388,7 @@ impl Member {
             track,
             sender,
             ssrc,
+            video,
             inputs: Mutex::new(Some(Inputs { events, pc_events })),
             sid: Mutex::new(None),
         })
@@ -491,6 +602,38 @@ impl Member {
         }
     }
 
+    /// Writes video frame `index` of `frames`, if connected.
+    async fn send_video(&self, frames: &VideoFrames, index: usize) {
+        let Some((track, ssrc)) = &self.video else {
+            return;
+        };
+        if !self.state.connected.load(Ordering::Relaxed) {
+            return;
+        }
+        let data = frames.frames[index % frames.frames.len()].clone();
+        let bytes = data.len() as u64;
+        let sample = Sample {
+            data,
+            duration: Duration::from_secs(1) / frames.fps,
+            ..Sample::new(Instant::now())
+        };
+        if track
+            .sample_writer(*ssrc, VP8_PT)
+            .write_sample(&sample)
+            .await
+            .is_ok()
+        {
+            self.state
+                .video_sent
+                .packets
+                .fetch_add(1, Ordering::Relaxed);
+            self.state
+                .video_sent
+                .bytes
+                .fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
     /// Leaves the call and closes the connection and the client.
     pub async fn leave(&self) {
         if let Some(sid) = self.sid() {
@@ -501,10 +644,12 @@ impl Member {
     }
 }
 
-/// Counts a remote track's packets under its stream id until it ends.
+/// Counts a remote track's packets under its stream id (audio and video
+/// apart) until it ends.
 async fn count(track: Arc<dyn TrackRemote>, state: Arc<MemberState>) {
     let source = track.stream_id().await;
-    let counts = state.counts_for(source);
+    let video = track.kind().await == RtpCodecKind::Video;
+    let counts = state.counts_for(source, video);
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
@@ -537,6 +682,29 @@ pub async fn send_loop(
         }
         for (k, member) in members.iter().enumerate() {
             member.send(&frames, index + k * spread).await;
+        }
+        index += 1;
+    }
+}
+
+/// Every frame interval, each connected member with a video track sends
+/// its next video frame (members start at different places in the loop),
+/// until `stop`.
+pub async fn video_send_loop(
+    members: Vec<Arc<Member>>,
+    frames: Arc<VideoFrames>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / frames.fps);
+    let spread = frames.frames.len() / members.len().max(1);
+    let mut index = 0usize;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        for (k, member) in members.iter().enumerate() {
+            member.send_video(&frames, index + k * spread).await;
         }
         index += 1;
     }
