@@ -584,6 +584,16 @@ fn cli_a_late_joiner_gets_pictures_at_once() {
     );
     for (who, exit) in [("alice", &alice), ("bob", &bob)] {
         assert_eq!(exit.code, Some(0), "{who} failed: {}", exit.stderr);
+        // Carol left before the end: her picture stopped for the others.
+        let stopped = exit
+            .events
+            .iter()
+            .any(|e| e["event"] == "video_stopped" && e["owner"]["user_id"] == "carol");
+        assert!(
+            stopped,
+            "{who} was not told carol's video stopped: {:?}",
+            exit.names()
+        );
         let video = last_video_stats(exit);
         eprintln!(
             "{who}: {} PLIs received, {} key frames sent on request",
