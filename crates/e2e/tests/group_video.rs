@@ -614,6 +614,58 @@ fn last_video_stats(exit: &softphone_e2e::cli::Exit) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no media_stats; printed {:?}", exit.names()))
 }
 
+/// An audio group call in which one member turns its camera on after 2 s
+/// (`--video-after`): no new negotiation is needed (every member's offer
+/// has video sections), and the two others are shown its pattern.
+#[test]
+fn cli_a_camera_turned_on_in_an_audio_group_call_is_seen() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(&[]);
+    let url = server.url();
+    let record = |who: &str| dir.path().join(who).to_string_lossy().into_owned();
+    let (bob_dir, carol_dir, alice_dir) = (record("bob"), record("carol"), record("alice"));
+    let mut bob = Cli::spawn(
+        &url,
+        "bob",
+        &["answer", "--hangup-after", "9", "--video-source", "pattern"]
+            .into_iter()
+            .chain(["--video-size", CLI_SIZE, "--video-after", "2"])
+            .chain(["--record-video", &bob_dir])
+            .collect::<Vec<_>>(),
+    );
+    bob.expect_connected();
+    let mut carol = Cli::spawn(
+        &url,
+        "carol",
+        &[
+            "answer",
+            "--hangup-after",
+            "9",
+            "--record-video",
+            &carol_dir,
+        ],
+    );
+    carol.expect_connected();
+    let alice = Cli::spawn(
+        &url,
+        "alice",
+        &["call", "team", "--record-video", &alice_dir],
+    );
+    let (bob, carol) = (
+        bob.wait(Duration::from_secs(30)),
+        carol.wait(Duration::from_secs(30)),
+    );
+    let alice = alice.wait(Duration::from_secs(20));
+    for (who, exit) in [("alice", &alice), ("carol", &carol)] {
+        check_cli_sees(who, exit, &["bob"], 0.5 * f64::from(CLI_FPS));
+        let owners: Vec<String> = shown_by_owner(exit).into_keys().collect();
+        assert_eq!(owners, ["bob"], "{who} was shown only bob's video");
+    }
+    assert_eq!(bob.code, Some(0), "bob failed: {}", bob.stderr);
+    assert!(shown_by_owner(&bob).is_empty(), "nobody else sent video");
+}
+
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
