@@ -177,7 +177,11 @@ async fn an_offer_nobody_answers_ends_the_call_with_a_reason() {
             .contains("did not answer the media offer"),
         "{failed}"
     );
-    assert!(ended.stderr.contains("its media failed"), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains("its media failed"),
+        "{}",
+        ended.stderr
+    );
     bob.expect("call_ended", |e| matches!(e, CallEvent::CallEnded { .. }))
         .await;
 }
