@@ -193,6 +193,15 @@ class Recorder:
         self.p = start(["parecord", "--latency-msec=50", f"--device={sink}.monitor", "--file-format=wav",
                         "--format=s16le", "--rate=48000", "--channels=1", self.path])
 
+    def wait_recorded(self, seconds, patience=15.0):
+        """Waits until the file holds `seconds` of audio (or `patience` passes)."""
+        want = 44 + int(seconds * 48000 * 2)
+        until = time.time() + patience
+        while time.time() < until:
+            if os.path.exists(self.path) and os.path.getsize(self.path) >= want:
+                return
+            time.sleep(0.1)
+
     def stop(self):
         self.p.send_signal(signal.SIGINT)
         self.p.wait(5)
@@ -380,7 +389,9 @@ def main():
     log = open(os.path.join(TMP, "bus.log")).read()
     assert re.search(r'string "Alice is calling"', log), "no notification naming Alice on the bus"
     assert "Incoming audio call" in log
-    time.sleep(max(0.0, 2.5 - (time.time() - ring_started(ring))))
+    # 2.5 s of recording (the ringtone's cadence has pauses): parecord can
+    # start late on a loaded machine, so wait for the audio, not the clock.
+    ring.wait_recorded(2.5)
     xs, rate = samples(ring.stop())
     figures["ringtone"] = {"rms": rms(xs), "share_880_660_hz": tone_share(xs, rate, 880) + tone_share(xs, rate, 660)}
     assert rms(xs) > 0.05 and figures["ringtone"]["share_880_660_hz"] > 0.5, \
@@ -575,10 +586,6 @@ def top_snapshot(name):
         if len(cols) >= 12 and cols[0].isdigit():
             total += float(cols[8].replace(",", "."))
     return total
-
-
-def ring_started(rec):
-    return rec.started
 
 
 def ours():

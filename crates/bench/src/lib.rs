@@ -10,9 +10,13 @@
 //!   forwarder: its CPU and memory under a simulated call of N members
 //!   (`group::load`), and mouth-to-ear through it with three real CLIs
 //!   (`group::m2e`).
+//! - [`video`]: `softphone-video-bench`, two-CLI video calls with the test
+//!   pattern: CPU per endpoint per size, frame rates, glass-to-glass
+//!   latency from the pattern's counter (`video::glass`).
 //!
 //! `softphone-bench` (signaling) is one file of its own, `main.rs`.
 //! `docs/bench.md` says how each figure is measured.
 
 pub mod audio;
 pub mod group;
+pub mod video;
