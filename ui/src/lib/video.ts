@@ -1,0 +1,180 @@
+// Video frames from the shell: one binary message per frame (the layout is
+// src-tauri/src/video/wire.rs), parsed here and drawn on canvases with
+// putImageData. Frames bypass the Svelte stores: the newest frame of each
+// stream waits in `VideoFrames` until the next animation frame draws it,
+// a newer one replaces it (skipped), and the count of frames drawn or
+// skipped goes back to the shell, which stops sending while the window is
+// behind.
+
+/** "SPVF" */
+const MAGIC = [0x53, 0x50, 0x56, 0x46];
+export const HEADER_LEN = 24;
+export const LOCAL_KEY = "local";
+
+export interface ParsedFrame {
+  /** Our own camera (preview). */
+  local: boolean;
+  /** Which stream: one tile each. */
+  key: string;
+  /** Whose (a user id), "" when unknown. */
+  owner: string;
+  width: number;
+  height: number;
+  seq: number;
+  /** width × height × 4 bytes, a view into the message. */
+  rgba: Uint8ClampedArray;
+}
+
+const utf8 = new TextDecoder();
+
+/** Reads one frame message; null if it is not one (wrong magic, version or length). */
+export function parseFrame(buf: ArrayBuffer): ParsedFrame | null {
+  if (buf.byteLength < HEADER_LEN) return null;
+  const b = new Uint8Array(buf);
+  if (MAGIC.some((m, i) => b[i] !== m) || b[4] !== 1) return null;
+  const v = new DataView(buf);
+  const k = v.getUint16(6, true);
+  const o = v.getUint16(8, true);
+  const width = v.getUint32(12, true);
+  const height = v.getUint32(16, true);
+  const start = HEADER_LEN + k + o;
+  if (buf.byteLength !== start + width * height * 4) return null;
+  return {
+    local: (b[5] & 1) !== 0,
+    key: utf8.decode(b.subarray(HEADER_LEN, HEADER_LEN + k)),
+    owner: utf8.decode(b.subarray(HEADER_LEN + k, start)),
+    width,
+    height,
+    seq: v.getUint32(20, true),
+    rgba: new Uint8ClampedArray(buf, start, width * height * 4),
+  };
+}
+
+/** Columns and rows for `n` tiles in a box `width` × `height` (px) showing 16:9
+ * pictures: the arrangement that makes each tile largest. */
+export function gridLayout(n: number, width: number, height: number): { cols: number; rows: number } {
+  if (n <= 1) return { cols: 1, rows: 1 };
+  let best = { cols: 1, rows: n, size: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const tileW = Math.min(width / cols, ((height / rows) * 16) / 9);
+    if (tileW > best.size + 0.5) best = { cols, rows, size: tileW };
+  }
+  return { cols: best.cols, rows: best.rows };
+}
+
+/** One tile of the call screen. */
+export interface VideoTile {
+  key: string;
+  owner: string;
+  local: boolean;
+}
+
+/** What draws a stream: a canvas in the page, or anything with the same call. */
+export interface FrameTarget {
+  draw(f: ParsedFrame): void;
+}
+
+/** The streams seen, their newest undrawn frames and the acknowledgements. */
+export class VideoFrames {
+  private pending = new Map<string, ParsedFrame>();
+  private targets = new Map<string, FrameTarget>();
+  private known = new Map<string, VideoTile>();
+  private settled = 0;
+  private scheduled = false;
+  /** Frames drawn per stream (for the page's data attributes and tests). */
+  readonly drawn = new Map<string, number>();
+
+  constructor(
+    /** Tells the shell how many frames were drawn or skipped. */
+    private readonly ack: (count: number) => void,
+    /** The tiles changed (a stream came or went). */
+    private readonly onTiles: (tiles: VideoTile[]) => void,
+    private readonly schedule: (fn: () => void) => void = (fn) => requestAnimationFrame(() => fn()),
+  ) {}
+
+  /** A message from the channel. */
+  receive(buf: ArrayBuffer): void {
+    const f = parseFrame(buf);
+    if (!f) {
+      this.settled++;
+      this.kick();
+      return;
+    }
+    if (!this.known.has(f.key)) {
+      this.known.set(f.key, { key: f.key, owner: f.owner, local: f.local });
+      this.onTiles(this.tiles());
+    }
+    if (this.pending.has(f.key)) this.settled++; // replaced before it was drawn
+    this.pending.set(f.key, f);
+    this.kick();
+  }
+
+  tiles(): VideoTile[] {
+    return [...this.known.values()];
+  }
+
+  /** A stream ended (its tile goes). */
+  remove(key: string): void {
+    if (this.pending.delete(key)) this.settled++;
+    if (this.known.delete(key)) this.onTiles(this.tiles());
+    this.kick();
+  }
+
+  /** The call ended: every tile goes. */
+  clear(): void {
+    this.settled += this.pending.size;
+    this.pending.clear();
+    const had = this.known.size > 0;
+    this.known.clear();
+    this.drawn.clear();
+    if (had) this.onTiles([]);
+    this.kick();
+  }
+
+  /** `target` draws stream `key` from now on (null: nothing does). */
+  attach(key: string, target: FrameTarget | null): void {
+    if (target) this.targets.set(key, target);
+    else this.targets.delete(key);
+  }
+
+  private kick() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => this.flush());
+  }
+
+  /** Draws every pending frame that has a target, drops the rest, acknowledges them all. */
+  flush(): void {
+    this.scheduled = false;
+    for (const [key, f] of this.pending) {
+      const t = this.targets.get(key);
+      if (t) {
+        t.draw(f);
+        this.drawn.set(key, (this.drawn.get(key) ?? 0) + 1);
+      }
+      this.settled++;
+    }
+    this.pending.clear();
+    if (this.settled > 0) {
+      this.ack(this.settled);
+      this.settled = 0;
+    }
+  }
+}
+
+/** Draws frames on a 2D canvas, resizing it to the frame. */
+export function canvasTarget(canvas: HTMLCanvasElement, onDrawn?: () => void): FrameTarget {
+  const ctx = canvas.getContext("2d", { alpha: false });
+  return {
+    draw(f) {
+      if (!ctx) return;
+      if (canvas.width !== f.width || canvas.height !== f.height) {
+        canvas.width = f.width;
+        canvas.height = f.height;
+      }
+      ctx.putImageData(new ImageData(f.rgba as Uint8ClampedArray<ArrayBuffer>, f.width, f.height), 0, 0);
+      onDrawn?.();
+    },
+  };
+}
