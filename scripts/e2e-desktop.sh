@@ -15,7 +15,8 @@
 # espeak-ng, sox and the speech scorer's venv come from scripts/install-deps.sh.
 # SOFTPHONE_E2E_AEC=0 runs the calls with the echo canceller off (on by
 # default, as in the app; see e2e_desktop.py), and
-# SOFTPHONE_E2E_STACKS=1 saves gdb stacks of the app in a call.
+# SOFTPHONE_E2E_STACKS=1 saves gdb stacks of the app in a call, and
+# SOFTPHONE_E2E_ONLY=video runs the video-call scene alone (after sign-in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"

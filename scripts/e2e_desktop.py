@@ -11,7 +11,10 @@ bob's microphone reaches alice until he mutes it in the UI; he hangs up; the
 history lists the call; bob calls alice and hears ringback until she
 declines; a call bob does not answer shows the missed-call badge and its
 ringtone stops; restarting the app signs bob in from the keyring without
-the password; a server that goes away shows "reconnecting". Screenshots of
+the password; a server that goes away shows "reconnecting". A video call
+(alice's CLI sends the test pattern, bob answers with his camera) draws
+alice's pattern in the call screen (screenshots checked for its bar
+colours), bob's preview, and the camera turns off and on mid-call. Screenshots of
 each screen, the recordings and figures.json go to $SOFTPHONE_ARTIFACTS.
 WebDriver is spoken directly (JSON over HTTP): no client library needed.
 """
@@ -345,6 +348,15 @@ def main():
     time.sleep(3)
     figures["rss_idle_mb"] = rss_mb("softphone")
     figures["app_cpu_idle_pct"] = top_snapshot("top-idle")
+    if os.environ.get("SOFTPHONE_E2E_ONLY") == "video":  # a quick run of the video scene alone
+        video_scene(app, url)
+        app.quit()
+        stop(driver)
+        print("figures:", json.dumps(figures, default=str))
+        with open(os.path.join(ART, "figures.json"), "w") as f:
+            json.dump(figures, f, indent=2)
+        print("desktop end-to-end (video scene only): ok")
+        return
 
     # The speaker picker lists the sound server's devices by stable id; the
     # choice is saved (and the call's audio goes there, checked below).
@@ -518,6 +530,7 @@ def main():
     wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
     group_caller.wait(30)
     carol.wait(15)
+    video_scene(app, url)
     app.quit()
     # One instance only: a second launch while the first is still exiting
     # would hand over to it and exit at once.
@@ -560,11 +573,109 @@ def main():
     print("desktop end-to-end: ok")
 
 
-def top_snapshot(name):
-    """top of the app's threads into ART/name.txt; answers the app's CPU (%
-    of one core, all threads) over 2 s."""
+# The pattern's 75 % bars (softphone_video::pattern::BAR_COLOURS).
+BAR_COLOURS = [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191)]
+
+
+def rgba_of(png_path):
+    """(width, height, RGBA bytes) of a PNG, through ImageMagick."""
+    size = subprocess.run(["identify", "-format", "%w %h", png_path], capture_output=True, text=True, check=True)
+    w, h = map(int, size.stdout.split())
+    raw = subprocess.run(["convert", png_path, "-depth", "8", "rgba:-"], capture_output=True, check=True).stdout
+    return w, h, raw
+
+
+def count_bar_colours(rgba, tolerance=24, min_pixels=64):
+    """How many of the seven bar colours appear on at least `min_pixels`
+    pixels (the twin of softphone_video::pattern::count_bar_colours)."""
+    hits = [0] * len(BAR_COLOURS)
+    for i in range(0, len(rgba) - 3, 4):
+        r, g, b = rgba[i], rgba[i + 1], rgba[i + 2]
+        for k, (cr, cg, cb) in enumerate(BAR_COLOURS):
+            if abs(r - cr) <= tolerance and abs(g - cg) <= tolerance and abs(b - cb) <= tolerance:
+                hits[k] += 1
+                break
+    return sum(1 for n in hits if n >= min_pixels)
+
+
+def video_scene(app, url):
+    """Alice (a CLI) makes a video call with the test pattern; bob answers
+    with his camera (the pattern too: no camera here). The in-call screen
+    must draw alice's pattern (its bar colours, in screenshots taken 1 s
+    apart, with more frames drawn in between), show bob's own preview, and
+    turn the camera off and on again mid-call; alice must receive bob's
+    pattern (the CLI reads its burned-in counter)."""
+    received = os.path.join(TMP, "alice-video")
+    out = open(os.path.join(ART, "alice-video.jsonl"), "w")
+    caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
+                    "call", "bob", "--video", "--video-source", "pattern", "--hangup-after", "30",
+                    "--record-video", received], stdout=out, stderr=subprocess.DEVNULL)
+    app.el("[data-testid=incoming]")
+    assert "video" in app.text("[data-testid=incoming] [role=status]")
+    app.shot("9a-incoming-video")
+    t_accept = time.time()
+    app.click("[data-testid=answer-video]")
+    remote = "[data-testid=remote-video]"
+    frames = lambda css: int(app.attr(css, "data-frames") or 0)
+    wait_for("alice's video drawn in the call screen", lambda: app.find(remote) and frames(remote) > 0, 20)
+    figures["video_accept_to_first_remote_frame_s"] = time.time() - t_accept
+    wait_for("bob's own preview", lambda: app.find("[data-testid=local-video]") and frames("[data-testid=local-video]") > 0, 10)
+    assert app.attr("[data-testid=camera]", "aria-pressed") == "true"
+    time.sleep(2)  # the picture settles (the first frames may still be a key frame's blur)
+    shots = []
+    # The window's screenshot cropped to the remote tile above bob's preview
+    # (an element screenshot of a canvas comes out black in WebKitWebDriver,
+    # and the preview, the same pattern, must not count).
+    tile = wd("GET", f"/session/{app.sid}/element/{app.el(remote)}/rect")
+    own = wd("GET", f"/session/{app.sid}/element/{app.el('[data-testid=local-video]')}/rect")
+    crop_h = int(min(tile["height"], own["y"] - tile["y"]) if own["x"] < tile["x"] + tile["width"] else tile["height"])
+    crop = f"{int(tile['width'])}x{crop_h}+{int(tile['x'])}+{int(tile['y'])}"
+    for n in (1, 2):
+        drawn = frames(remote)
+        png = base64.b64decode(wd("GET", f"/session/{app.sid}/screenshot"))
+        whole = os.path.join(ART, f"9b-video-window-{n}.png")
+        with open(whole, "wb") as f:
+            f.write(png)
+        path = os.path.join(ART, f"9b-remote-video-{n}.png")
+        subprocess.run(["convert", whole, "-crop", crop, "+repage", path], check=True)
+        w, h, rgba = rgba_of(path)
+        bars = count_bar_colours(rgba)
+        shots.append({"frames_drawn": drawn, "size": [w, h], "bar_colours": bars, "rgba": rgba})
+        time.sleep(1)
+    app.shot("9c-video-call")
+    figures["video_remote_screenshots"] = [{k: v for k, v in s.items() if k != "rgba"} for s in shots]
+    for s in shots:
+        assert s["bar_colours"] == len(BAR_COLOURS), f"the remote pattern is not on screen: {figures['video_remote_screenshots']}"
+    assert shots[1]["frames_drawn"] > shots[0]["frames_drawn"], f"the remote video froze: {figures['video_remote_screenshots']}"
+    assert shots[1]["rgba"] != shots[0]["rgba"], "two screenshots 1 s apart are the same picture"
+    figures["video_remote_fps_drawn"] = (shots[1]["frames_drawn"] - shots[0]["frames_drawn"]) / 1.0
+    time.sleep(1)
+    figures["app_cpu_video_call_pct"] = top_snapshot("top-video-call")
+    # The page (canvas drawing, I420 → RGBA) runs in WebKit's web process.
+    figures["webkit_web_process_cpu_video_call_pct"] = top_snapshot("top-video-call-webprocess", "WebKitWebProces")
+    figures["rss_video_call_mb"] = rss_mb("softphone")
+    # The camera off and on again mid-call (what upgrades an audio call too).
+    app.click("[data-testid=camera]")
+    wait_for("the camera off", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "false", 10)
+    wait_for("the preview gone", lambda: not app.find("[data-testid=local-video]"), 10)
+    app.shot("9d-camera-off")
+    app.click("[data-testid=camera]")
+    wait_for("the camera on again", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "true", 10)
+    wait_for("the preview back", lambda: app.find("[data-testid=local-video]") and frames("[data-testid=local-video]") > 0, 10)
+    app.click("button[aria-label^='Hang up']")
+    wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
+    caller.wait(15)
+    out.close()
+    lines = [json.loads(l) for l in open(os.path.join(ART, "alice-video.jsonl")) if '"video_received"' in l]
+    figures["video_at_alice"] = lines[-1] if lines else None
+    assert lines and lines[-1]["counters_read"] > 0, f"bob's camera (the pattern) did not reach alice: {lines[-1:]}"
+
+
+def top_snapshot(name, process="softphone"):
+    """top of the app's threads (or another of our processes') into
+    ART/name.txt; answers its CPU (% of one core, all threads) over 2 s."""
     path = os.path.join(ART, f"{name}.txt")
-    app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
+    app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith(f"{process}[")]
     with open(path, "w") as f:
         subprocess.run(["top", "-H", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200", "-p", ",".join(app_pids)],
                        stdout=f, check=False)

@@ -10,8 +10,8 @@
 //! - [`audio`]: the media session's devices (from the settings, opened per
 //!   call, with fallbacks), mute, ringtone and ringback, quality figures.
 //! - [`video`]: the call's camera (on, off, which source, start with it
-//!   off) and the frames to the window: converted to RGBA with a small
-//!   header (`video::wire`) and sent as raw binary over an `ipc::Channel`,
+//!   off) and the frames to the window: I420 with a small header
+//!   (`video::wire`) and sent as raw binary over an `ipc::Channel`,
 //!   dropped when the window is behind.
 //! - [`ui_event`]: client events → [`ui_event::UiEvent`], the one typed
 //!   event the window listens to; `forward` is the task that emits them

@@ -1,9 +1,9 @@
 //! Video in the app: the camera of a call and the frames the window draws.
 //!
-//! - [`wire`]: one frame as one binary message (header + RGBA), pure and
+//! - [`wire`]: one frame as one binary message (header + I420), pure and
 //!   tested; the UI's parser is its twin.
 //! - [`VideoRelay`]: the client's video sink. Called on each stream's video
-//!   thread, it converts the frame and sends it down the window's
+//!   thread, it copies the frame into a message and sends it down the window's
 //!   `ipc::Channel` as a raw body, unless the window is behind: at most
 //!   [`MAX_IN_FLIGHT`] frames may be unacknowledged (the window tells how
 //!   many it drew, `video_frames_drawn`); past that frames are dropped, so
@@ -32,8 +32,8 @@ pub const MAX_IN_FLIGHT: u32 = 3;
 /// lost count (reloaded): the count starts again.
 const STALL_MS: u64 = 1000;
 /// The preview is sent at most at this share of the camera's rate (every
-/// other frame): it is small on screen and the remote video matters more.
-const PREVIEW_EVERY: u32 = 2;
+/// third frame): it is small on screen and the remote video matters more.
+const PREVIEW_EVERY: u32 = 3;
 
 /// The size and rate the app captures at: 360p keeps a call under a
 /// quarter of a core on a small machine (docs/video.md).
@@ -130,7 +130,7 @@ impl VideoRelay {
         took
     }
 
-    /// Converts and sends one frame, or drops it (no window, window behind,
+    /// Copies and sends one frame, or drops it (no window, window behind,
     /// a preview frame skipped). Never waits.
     pub fn offer(&self, f: &VideoFrame<'_>) {
         if lock(&self.channel).is_none() {

@@ -1,14 +1,14 @@
 // Frame messages, the grid and the frame queue's drawing and acknowledgements.
 import { describe, expect, it } from "vitest";
-import { gridLayout, parseFrame, VideoFrames, type ParsedFrame, type VideoTile } from "./video";
+import { gridLayout, i420ToRgba, parseFrame, VideoFrames, type ParsedFrame, type VideoTile } from "./video";
 import { encodeFrame } from "./video.test-util";
 
 describe("frame messages", () => {
   it("parses the header, the key, the owner and the pixels", () => {
-    const f = parseFrame(encodeFrame({ key: "alice/desktop-1", owner: "alice", width: 4, height: 2, seq: 9, fill: [191, 0, 0, 255] }))!;
+    const f = parseFrame(encodeFrame({ key: "alice/desktop-1", owner: "alice", width: 4, height: 2, seq: 9, fill: [235, 128, 128] }))!;
     expect(f).toMatchObject({ local: false, key: "alice/desktop-1", owner: "alice", width: 4, height: 2, seq: 9 });
-    expect(f.rgba.length).toBe(32);
-    expect([...f.rgba.slice(0, 4)]).toEqual([191, 0, 0, 255]);
+    expect(f.i420.length).toBe(8 + 2 * 2);
+    expect(parseFrame(encodeFrame({ key: "odd", width: 3, height: 3 }))!.i420.length).toBe(9 + 2 * 4);
     expect(parseFrame(encodeFrame({ key: "local", local: true, width: 1, height: 1 }))!.local).toBe(true);
   });
 
@@ -22,6 +22,27 @@ describe("frame messages", () => {
     const wrongVersion = good.slice(0);
     new Uint8Array(wrongVersion)[4] = 2;
     expect(parseFrame(wrongVersion)).toBeNull();
+    const rgba = good.slice(0);
+    new Uint8Array(rgba)[10] = 0;
+    expect(parseFrame(rgba)).toBeNull();
+  });
+});
+
+describe("I420 to RGBA", () => {
+  // The pattern's bars as the video crate codes them (rgb_to_yuv of BT.601 75 % bars).
+  const cases: [number[], number[]][] = [
+    [[235, 128, 128], [255, 255, 255]], // white
+    [[16, 128, 128], [0, 0, 0]], // black
+    [[65, 100, 212], [191, 0, 0]], // 75 % red
+    [[35, 212, 115], [0, 0, 191]], // 75 % blue
+  ];
+  it.each(cases)("converts %j to about %j", (yuv, rgb) => {
+    const f = parseFrame(encodeFrame({ key: "k", width: 2, height: 2, fill: yuv }))!;
+    const out = new Uint8ClampedArray(16);
+    i420ToRgba(f, out);
+    for (let i = 0; i < 3; i++) expect(Math.abs(out[i] - rgb[i])).toBeLessThanOrEqual(3);
+    expect(out[3]).toBe(255);
+    expect([...out.slice(12, 16)]).toEqual([...out.slice(0, 4)]);
   });
 });
 

@@ -1,6 +1,6 @@
-// Video frames from the shell: one binary message per frame (the layout is
-// src-tauri/src/video/wire.rs), parsed here and drawn on canvases with
-// putImageData. Frames bypass the Svelte stores: the newest frame of each
+// Video frames from the shell: one binary message per frame, I420 (the
+// layout is src-tauri/src/video/wire.rs), parsed here, converted to RGBA
+// into a reused ImageData and drawn on canvases with putImageData. Frames bypass the Svelte stores: the newest frame of each
 // stream waits in `VideoFrames` until the next animation frame draws it,
 // a newer one replaces it (skipped), and the count of frames drawn or
 // skipped goes back to the shell, which stops sending while the window is
@@ -21,9 +21,11 @@ export interface ParsedFrame {
   width: number;
   height: number;
   seq: number;
-  /** width × height × 4 bytes, a view into the message. */
-  rgba: Uint8ClampedArray;
+  /** Packed I420 (Y, then U and V at half size rounded up), a view into the message. */
+  i420: Uint8Array;
 }
+
+const FORMAT_I420 = 1;
 
 const utf8 = new TextDecoder();
 
@@ -31,14 +33,15 @@ const utf8 = new TextDecoder();
 export function parseFrame(buf: ArrayBuffer): ParsedFrame | null {
   if (buf.byteLength < HEADER_LEN) return null;
   const b = new Uint8Array(buf);
-  if (MAGIC.some((m, i) => b[i] !== m) || b[4] !== 1) return null;
+  if (MAGIC.some((m, i) => b[i] !== m) || b[4] !== 1 || b[10] !== FORMAT_I420) return null;
   const v = new DataView(buf);
   const k = v.getUint16(6, true);
   const o = v.getUint16(8, true);
   const width = v.getUint32(12, true);
   const height = v.getUint32(16, true);
   const start = HEADER_LEN + k + o;
-  if (buf.byteLength !== start + width * height * 4) return null;
+  const len = width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
+  if (buf.byteLength !== start + len) return null;
   return {
     local: (b[5] & 1) !== 0,
     key: utf8.decode(b.subarray(HEADER_LEN, HEADER_LEN + k)),
@@ -46,8 +49,32 @@ export function parseFrame(buf: ArrayBuffer): ParsedFrame | null {
     width,
     height,
     seq: v.getUint32(20, true),
-    rgba: new Uint8ClampedArray(buf, start, width * height * 4),
+    i420: new Uint8Array(buf, start, len),
   };
+}
+
+/** I420 (BT.601 limited range) to RGBA into `out` (width × height × 4), the same
+ * integer arithmetic as the video crate's `Frame::write_rgba`. */
+export function i420ToRgba(f: { width: number; height: number; i420: Uint8Array }, out: Uint8ClampedArray): void {
+  const { width: w, height: h, i420 } = f;
+  const cw = Math.ceil(w / 2);
+  const uOff = w * h;
+  const vOff = uOff + cw * Math.ceil(h / 2);
+  let o = 0;
+  for (let y = 0; y < h; y++) {
+    const yRow = y * w;
+    const cRow = (y >> 1) * cw;
+    for (let x = 0; x < w; x++) {
+      const d = i420[uOff + cRow + (x >> 1)] - 128;
+      const e = i420[vOff + cRow + (x >> 1)] - 128;
+      const c = 298 * (i420[yRow + x] - 16) + 128;
+      out[o] = (c + 409 * e) >> 8; // a Uint8ClampedArray clamps
+      out[o + 1] = (c - 100 * d - 208 * e) >> 8;
+      out[o + 2] = (c + 516 * d) >> 8;
+      out[o + 3] = 255;
+      o += 4;
+    }
+  }
 }
 
 /** Columns and rows for `n` tiles in a box `width` × `height` (px) showing 16:9
@@ -163,17 +190,20 @@ export class VideoFrames {
   }
 }
 
-/** Draws frames on a 2D canvas, resizing it to the frame. */
+/** Draws frames on a 2D canvas, resizing it to the frame (one ImageData, reused). */
 export function canvasTarget(canvas: HTMLCanvasElement, onDrawn?: () => void): FrameTarget {
   const ctx = canvas.getContext("2d", { alpha: false });
+  let image: ImageData | null = null;
   return {
     draw(f) {
       if (!ctx) return;
-      if (canvas.width !== f.width || canvas.height !== f.height) {
+      if (!image || image.width !== f.width || image.height !== f.height) {
         canvas.width = f.width;
         canvas.height = f.height;
+        image = ctx.createImageData(f.width, f.height);
       }
-      ctx.putImageData(new ImageData(f.rgba as Uint8ClampedArray<ArrayBuffer>, f.width, f.height), 0, 0);
+      i420ToRgba(f, image.data);
+      ctx.putImageData(image, 0, 0);
       onDrawn?.();
     },
   };
