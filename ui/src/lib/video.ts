@@ -54,25 +54,35 @@ export function parseFrame(buf: ArrayBuffer): ParsedFrame | null {
 }
 
 /** I420 (BT.601 limited range) to RGBA into `out` (width × height × 4), the same
- * integer arithmetic as the video crate's `Frame::write_rgba`. */
+ * integer arithmetic as the video crate's `Frame::write_rgba`: the chroma terms
+ * once per two pixels, one 32-bit store per pixel (little-endian RGBA). */
 export function i420ToRgba(f: { width: number; height: number; i420: Uint8Array }, out: Uint8ClampedArray): void {
   const { width: w, height: h, i420 } = f;
-  const cw = Math.ceil(w / 2);
+  const cw = (w + 1) >> 1;
   const uOff = w * h;
-  const vOff = uOff + cw * Math.ceil(h / 2);
+  const vOff = uOff + cw * ((h + 1) >> 1);
+  const px = new Uint32Array(out.buffer, out.byteOffset, w * h);
   let o = 0;
   for (let y = 0; y < h; y++) {
-    const yRow = y * w;
+    let yi = y * w;
     const cRow = (y >> 1) * cw;
-    for (let x = 0; x < w; x++) {
+    for (let x = 0; x < w; x += 2) {
       const d = i420[uOff + cRow + (x >> 1)] - 128;
       const e = i420[vOff + cRow + (x >> 1)] - 128;
-      const c = 298 * (i420[yRow + x] - 16) + 128;
-      out[o] = (c + 409 * e) >> 8; // a Uint8ClampedArray clamps
-      out[o + 1] = (c - 100 * d - 208 * e) >> 8;
-      out[o + 2] = (c + 516 * d) >> 8;
-      out[o + 3] = 255;
-      o += 4;
+      const rr = 409 * e;
+      const gg = -100 * d - 208 * e;
+      const bb = 516 * d;
+      const pair = x + 1 < w ? 2 : 1;
+      for (let k = 0; k < pair; k++) {
+        const c = 298 * (i420[yi++] - 16) + 128;
+        let r = (c + rr) >> 8;
+        let g = (c + gg) >> 8;
+        let b = (c + bb) >> 8;
+        r = r < 0 ? 0 : r > 255 ? 255 : r;
+        g = g < 0 ? 0 : g > 255 ? 255 : g;
+        b = b < 0 ? 0 : b > 255 ? 255 : b;
+        px[o++] = (0xff000000 | (b << 16) | (g << 8) | r) >>> 0;
+      }
     }
   }
 }
@@ -190,13 +200,15 @@ export class VideoFrames {
   }
 }
 
-/** Draws frames on a 2D canvas, resizing it to the frame (one ImageData, reused). */
-export function canvasTarget(canvas: HTMLCanvasElement, onDrawn?: () => void): FrameTarget {
+/** Draws frames on a 2D canvas, resizing it to the frame (one ImageData, reused).
+ * `onDrawn` gets how long the conversion and drawing took (ms). */
+export function canvasTarget(canvas: HTMLCanvasElement, onDrawn?: (ms: number) => void): FrameTarget {
   const ctx = canvas.getContext("2d", { alpha: false });
   let image: ImageData | null = null;
   return {
     draw(f) {
       if (!ctx) return;
+      const t0 = performance.now();
       if (!image || image.width !== f.width || image.height !== f.height) {
         canvas.width = f.width;
         canvas.height = f.height;
@@ -204,7 +216,7 @@ export function canvasTarget(canvas: HTMLCanvasElement, onDrawn?: () => void): F
       }
       i420ToRgba(f, image.data);
       ctx.putImageData(image, 0, 0);
-      onDrawn?.();
+      onDrawn?.(performance.now() - t0);
     },
   };
 }
