@@ -26,8 +26,9 @@ use std::time::Instant;
 use tauri::ipc::{Channel, InvokeResponseBody};
 use ts_rs::TS;
 
-/// Frames sent and not yet drawn, beyond which new ones are dropped.
-pub const MAX_IN_FLIGHT: u32 = 3;
+/// Frames sent and not yet drawn, beyond which new ones are dropped (the
+/// page acknowledges in threes, `ACK_EVERY` in ui/src/lib/video.ts).
+pub const MAX_IN_FLIGHT: u32 = 6;
 /// A window that acknowledged nothing for this long is assumed to have
 /// lost count (reloaded): the count starts again.
 const STALL_MS: u64 = 1000;

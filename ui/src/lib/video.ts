@@ -10,6 +10,8 @@
 const MAGIC = [0x53, 0x50, 0x56, 0x46];
 export const HEADER_LEN = 24;
 export const LOCAL_KEY = "local";
+/** Frames drawn or skipped per acknowledgement (the shell allows twice as many outstanding). */
+export const ACK_EVERY = 3;
 
 export interface ParsedFrame {
   /** Our own camera (preview). */
@@ -193,7 +195,9 @@ export class VideoFrames {
       this.settled++;
     }
     this.pending.clear();
-    if (this.settled > 0) {
+    // Acknowledged in threes (one command per three frames, not one each):
+    // the shell lets six be outstanding, so frames keep coming meanwhile.
+    if (this.settled >= ACK_EVERY) {
       this.ack(this.settled);
       this.settled = 0;
     }
