@@ -614,7 +614,8 @@ def video_scene(app, url):
     with his camera (the pattern too: no camera here). The in-call screen
     must draw alice's pattern (its bar colours, in screenshots taken 1 s
     apart, with more frames drawn in between), show bob's own preview, and
-    turn the camera off and on again mid-call; alice must receive bob's
+    turn the camera off (its button) and on again mid-call (Ctrl+Shift+O);
+    alice must receive bob's
     pattern (the CLI reads its burned-in counter)."""
     received = os.path.join(TMP, "alice-video")
     out = open(os.path.join(ART, "alice-video.jsonl"), "w")
@@ -675,8 +676,13 @@ def video_scene(app, url):
     wait_for("the camera off", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "false", 10)
     wait_for("the preview gone", lambda: not app.find("[data-testid=local-video]"), 10)
     app.shot("9d-camera-off")
-    app.click("[data-testid=camera]")
-    wait_for("the camera on again", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "true", 10)
+    # On again with the keyboard shortcut, Ctrl+Shift+O.
+    keys = [{"type": "keyDown", "value": "\uE009"}, {"type": "keyDown", "value": "\uE008"},
+            {"type": "keyDown", "value": "O"}, {"type": "keyUp", "value": "O"},
+            {"type": "keyUp", "value": "\uE008"}, {"type": "keyUp", "value": "\uE009"}]
+    wd("POST", f"/session/{app.sid}/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": keys}]})
+    wd("DELETE", f"/session/{app.sid}/actions")
+    wait_for("the camera on again (Ctrl+Shift+O)", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "true", 10)
     wait_for("the preview back", lambda: app.find("[data-testid=local-video]") and frames("[data-testid=local-video]") > 0, 10)
     app.click("button[aria-label^='Hang up']")
     wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
