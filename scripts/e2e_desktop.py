@@ -616,7 +616,8 @@ def video_scene(app, url):
     apart, with more frames drawn in between), show bob's own preview, and
     turn the camera off (its button) and on again mid-call (Ctrl+Shift+O);
     alice must receive bob's
-    pattern (the CLI reads its burned-in counter)."""
+    pattern (the CLI reads its burned-in counter). Then an audio call from
+    alice becomes a video call when bob turns his camera on."""
     received = os.path.join(TMP, "alice-video")
     out = open(os.path.join(ART, "alice-video.jsonl"), "w")
     caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
@@ -691,6 +692,31 @@ def video_scene(app, url):
     lines = [json.loads(l) for l in open(os.path.join(ART, "alice-video.jsonl")) if '"video_received"' in l]
     figures["video_at_alice"] = lines[-1] if lines else None
     assert lines and lines[-1]["counters_read"] > 0, f"bob's camera (the pattern) did not reach alice: {lines[-1:]}"
+
+    # An audio call becomes a video call: bob answers alice's audio call and
+    # turns his camera on; alice receives his pattern.
+    received = os.path.join(TMP, "alice-video-upgrade")
+    out_path = os.path.join(ART, "alice-video-upgrade.jsonl")
+    out = open(out_path, "w")
+    caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
+                    "call", "bob", "--hangup-after", "12", "--record-video", received],
+                   stdout=out, stderr=subprocess.DEVNULL)
+    app.el("[data-testid=incoming]")
+    assert "audio" in app.text("[data-testid=incoming] [role=status]")
+    app.click("button[aria-label^='Answer the call']")
+    wait_for("the audio to connect", lambda: "Audio connected" in app.text("[data-testid=media-state]"), 15)
+    assert app.attr("[data-testid=camera]", "aria-pressed") == "false", "an audio call started with the camera on"
+    assert not app.find("[data-testid=local-video]")
+    app.click("[data-testid=camera]")
+    wait_for("bob's preview in the audio call", lambda: app.find("[data-testid=local-video]")
+             and frames("[data-testid=local-video]") > 0, 10)
+    app.shot("9e-audio-call-upgraded")
+    wait_for("the call to end", lambda: not app.find("[data-testid=in-call]"), 20)
+    caller.wait(15)
+    out.close()
+    lines = [json.loads(l) for l in open(out_path) if '"video_received"' in l]
+    figures["video_after_upgrade_at_alice"] = lines[-1] if lines else None
+    assert lines and lines[-1]["counters_read"] > 0, f"the upgraded call's video did not reach alice: {lines[-1:]}"
 
 
 def top_snapshot(name, process="softphone"):
