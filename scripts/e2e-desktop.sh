@@ -4,7 +4,8 @@
 # WebKitWebDriver, with a private session bus, an unlocked gnome-keyring and
 # a server with the demo users, and a private PulseAudio server whose null
 # sinks stand in for the speakers (the app's audio is recorded from their
-# monitors and scored with scripts/speech_score.py). The scenario is in scripts/e2e_desktop.py;
+# monitors and scored with scripts/speech_score.py), and a video call whose
+# remote test pattern must be on screen. The scenario is in scripts/e2e_desktop.py;
 # screenshots go to artifacts/desktop/. Everything lives in a temp dir
 # (HOME, XDG_*) and everything started is stopped by pid.
 #

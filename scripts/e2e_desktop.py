@@ -618,6 +618,13 @@ def video_scene(app, url):
     alice must receive bob's
     pattern (the CLI reads its burned-in counter). Then an audio call from
     alice becomes a video call when bob turns his camera on."""
+    # The camera picker lists the video sources; the test pattern is one.
+    app.click("[data-testid=settings-tab]")
+    app.el("[data-testid=camera-picker] option[value='pattern']")
+    assert app.find("input[name=start-camera-off]")
+    app.shot("9-settings-camera")
+    app.click("nav.tabs button:nth-child(1)")
+    app.el("[data-testid=contact-alice]")
     received = os.path.join(TMP, "alice-video")
     out = open(os.path.join(ART, "alice-video.jsonl"), "w")
     caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
