@@ -717,6 +717,7 @@ def video_scene(app, url):
     app.click("[data-testid=camera]")
     wait_for("bob's preview in the audio call", lambda: app.find("[data-testid=local-video]")
              and frames("[data-testid=local-video]") > 0, 10)
+    assert not app.find("[data-testid=remote-video]"), "a remote tile although alice sends no video"
     app.shot("9e-audio-call-upgraded")
     wait_for("the call to end", lambda: not app.find("[data-testid=in-call]"), 20)
     caller.wait(15)

@@ -430,6 +430,9 @@ describe("video", () => {
     expect(get(phone.state).tiles.map((t) => t.key)).toEqual(["local"]);
     await phone.hangUp();
     expect(get(phone.state).tiles).toEqual([]);
+    // The last frames of the call that just ended make no tile.
+    videoChannel!.onmessage(encodeFrame({ key: "alice-stream", owner: "alice", width: 4, height: 2 }));
+    expect(get(phone.state).tiles).toEqual([]);
   });
 
   it("keeps the camera choice and the start-off setting", async () => {

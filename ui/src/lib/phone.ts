@@ -201,7 +201,10 @@ export class Phone {
     try {
       await this.api.watchCallQuality((s) => this.onStats(s));
       await this.api.watchAudioLevels((l) => this.onLevels(l));
-      await this.api.watchVideo((f) => this.frames.receive(f));
+      // Frames outside a call (the last ones of a call that just ended) make no tiles.
+      await this.api.watchVideo((f) =>
+        this.current()?.stage === "ongoing" ? this.frames.receive(f) : this.frames.discard(),
+      );
       this.set({ audio: await this.api.getAudioSettings(), video: await this.api.getVideoSettings() });
     } catch (e) {
       this.set({ notice: errorMessage(e) });

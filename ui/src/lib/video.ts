@@ -149,6 +149,12 @@ export class VideoFrames {
     this.kick();
   }
 
+  /** A message that is not wanted (no call on screen): acknowledged, not kept. */
+  discard(): void {
+    this.settled++;
+    this.kick();
+  }
+
   tiles(): VideoTile[] {
     return [...this.known.values()];
   }
