@@ -11,7 +11,10 @@ bob's microphone reaches alice until he mutes it in the UI; he hangs up; the
 history lists the call; bob calls alice and hears ringback until she
 declines; a call bob does not answer shows the missed-call badge and its
 ringtone stops; restarting the app signs bob in from the keyring without
-the password; a server that goes away shows "reconnecting". Screenshots of
+the password; a server that goes away shows "reconnecting". A video call
+(alice's CLI sends the test pattern, bob answers with his camera) draws
+alice's pattern in the call screen (screenshots checked for its bar
+colours), bob's preview, and the camera turns off and on mid-call. Screenshots of
 each screen, the recordings and figures.json go to $SOFTPHONE_ARTIFACTS.
 WebDriver is spoken directly (JSON over HTTP): no client library needed.
 """
@@ -20,7 +23,16 @@ import array, base64, http.client, json, math, os, re, shutil, signal, socket, s
 TMP = os.environ["SOFTPHONE_E2E_TMP"]
 BIN = os.environ["SOFTPHONE_BIN_DIR"]
 ART = os.environ["SOFTPHONE_ARTIFACTS"]
-DRIVER = "http://127.0.0.1:4444"
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Free ports and display, so that two runs on one machine (two checkouts)
+# do not talk to each other's driver or draw on each other's screen.
+DRIVER_PORT, NATIVE_PORT = free_port(), free_port()
+DRIVER = f"http://127.0.0.1:{DRIVER_PORT}"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PY = os.path.join(os.environ.get("SOFTPHONE_VENV") or os.path.expanduser("~/.cache/softphone/venv"),
                        "bin", "python")
@@ -259,8 +271,9 @@ def speech_score(sent, recorded):
 
 
 def start_driver(log):
-    driver = start(["tauri-driver", "--port", "4444"], stdout=log, stderr=subprocess.STDOUT)
-    wait_for("tauri-driver", lambda: socket.create_connection(("127.0.0.1", 4444), timeout=1).close() or True)
+    driver = start(["tauri-driver", "--port", str(DRIVER_PORT), "--native-port", str(NATIVE_PORT)],
+                   stdout=log, stderr=subprocess.STDOUT)
+    wait_for("tauri-driver", lambda: socket.create_connection(("127.0.0.1", DRIVER_PORT), timeout=1).close() or True)
     return driver
 
 
@@ -308,7 +321,8 @@ def main():
     shutil.rmtree(ART, ignore_errors=True)
     os.makedirs(ART)
     start_pulse()
-    display = ":97"
+    display = next(f":{n}" for n in range(97, 200) if not os.path.exists(f"/tmp/.X{n}-lock")
+                   and not os.path.exists(f"/tmp/.X11-unix/X{n}"))
     start(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
           stderr=subprocess.DEVNULL)
     os.environ["DISPLAY"] = display
@@ -354,6 +368,15 @@ def main():
     time.sleep(3)
     figures["rss_idle_mb"] = rss_mb("softphone")
     figures["app_cpu_idle_pct"] = top_snapshot("top-idle")
+    if os.environ.get("SOFTPHONE_E2E_ONLY") == "video":  # a quick run of the video scene alone
+        video_scene(app, url)
+        app.quit()
+        stop(driver)
+        print("figures:", json.dumps(figures, default=str))
+        with open(os.path.join(ART, "figures.json"), "w") as f:
+            json.dump(figures, f, indent=2)
+        print("desktop end-to-end (video scene only): ok")
+        return
 
     # The speaker picker lists the sound server's devices by stable id; the
     # choice is saved (and the call's audio goes there, checked below).
@@ -529,6 +552,7 @@ def main():
     wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
     group_caller.wait(30)
     carol.wait(15)
+    video_scene(app, url)
     app.quit()
     # One instance only: a second launch while the first is still exiting
     # would hand over to it and exit at once.
@@ -571,11 +595,154 @@ def main():
     print("desktop end-to-end: ok")
 
 
-def top_snapshot(name):
-    """top of the app's threads into ART/name.txt; answers the app's CPU (%
-    of one core, all threads) over 2 s."""
+# The pattern's 75 % bars (softphone_video::pattern::BAR_COLOURS).
+BAR_COLOURS = [(191, 191, 191), (191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191)]
+
+
+def rgba_of(png_path):
+    """(width, height, RGBA bytes) of a PNG, through ImageMagick."""
+    size = subprocess.run(["identify", "-format", "%w %h", png_path], capture_output=True, text=True, check=True)
+    w, h = map(int, size.stdout.split())
+    raw = subprocess.run(["convert", png_path, "-depth", "8", "rgba:-"], capture_output=True, check=True).stdout
+    return w, h, raw
+
+
+def count_bar_colours(rgba, tolerance=24, min_pixels=64):
+    """How many of the seven bar colours appear on at least `min_pixels`
+    pixels (the twin of softphone_video::pattern::count_bar_colours)."""
+    hits = [0] * len(BAR_COLOURS)
+    for i in range(0, len(rgba) - 3, 4):
+        r, g, b = rgba[i], rgba[i + 1], rgba[i + 2]
+        for k, (cr, cg, cb) in enumerate(BAR_COLOURS):
+            if abs(r - cr) <= tolerance and abs(g - cg) <= tolerance and abs(b - cb) <= tolerance:
+                hits[k] += 1
+                break
+    return sum(1 for n in hits if n >= min_pixels)
+
+
+def video_scene(app, url):
+    """Alice (a CLI) makes a video call with the test pattern; bob answers
+    with his camera (the pattern too: no camera here). The in-call screen
+    must draw alice's pattern (its bar colours, in screenshots taken 1 s
+    apart, with more frames drawn in between), show bob's own preview, and
+    turn the camera off (its button) and on again mid-call (Ctrl+Shift+O);
+    alice must receive bob's
+    pattern (the CLI reads its burned-in counter). Then an audio call from
+    alice becomes a video call when bob turns his camera on."""
+    # The camera picker lists the video sources; the test pattern is one.
+    app.click("[data-testid=settings-tab]")
+    app.el("[data-testid=camera-picker] option[value='pattern']")
+    assert app.find("input[name=start-camera-off]")
+    app.shot("9-settings-camera")
+    app.click("nav.tabs button:nth-child(1)")
+    app.el("[data-testid=contact-alice]")
+    received = os.path.join(TMP, "alice-video")
+    out = open(os.path.join(ART, "alice-video.jsonl"), "w")
+    caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
+                    "call", "bob", "--video", "--video-source", "pattern", "--hangup-after", "30",
+                    "--record-video", received], stdout=out, stderr=subprocess.DEVNULL)
+    app.el("[data-testid=incoming]")
+    assert "video" in app.text("[data-testid=incoming] [role=status]")
+    app.shot("9a-incoming-video")
+    t_accept = time.time()
+    app.click("[data-testid=answer-video]")
+    remote = "[data-testid=remote-video]"
+    frames = lambda css: int(app.attr(css, "data-frames") or 0)
+    wait_for("alice's video drawn in the call screen", lambda: app.find(remote) and frames(remote) > 0, 20)
+    # From the click to the page drawing alice's first frame (its own clock,
+    # the same machine's: no polling delay in it).
+    figures["video_accept_to_first_remote_frame_s"] = int(app.attr(remote, "data-first-frame-at")) / 1000 - t_accept
+    wait_for("bob's own preview", lambda: app.find("[data-testid=local-video]") and frames("[data-testid=local-video]") > 0, 10)
+    assert app.attr("[data-testid=camera]", "aria-pressed") == "true"
+    time.sleep(2)  # the picture settles (the first frames may still be a key frame's blur)
+    shots = []
+    # The window's screenshot cropped to the remote tile above bob's preview
+    # (an element screenshot of a canvas comes out black in WebKitWebDriver,
+    # and the preview, the same pattern, must not count).
+    tile = wd("GET", f"/session/{app.sid}/element/{app.el(remote)}/rect")
+    own = wd("GET", f"/session/{app.sid}/element/{app.el('[data-testid=local-video]')}/rect")
+    crop_h = int(min(tile["height"], own["y"] - tile["y"]) if own["x"] < tile["x"] + tile["width"] else tile["height"])
+    crop = f"{int(tile['width'])}x{crop_h}+{int(tile['x'])}+{int(tile['y'])}"
+    for n in (1, 2):
+        drawn, at = frames(remote), time.time()
+        png = base64.b64decode(wd("GET", f"/session/{app.sid}/screenshot"))
+        whole = os.path.join(ART, f"9b-video-window-{n}.png")
+        with open(whole, "wb") as f:
+            f.write(png)
+        path = os.path.join(ART, f"9b-remote-video-{n}.png")
+        subprocess.run(["convert", whole, "-crop", crop, "+repage", path], check=True)
+        w, h, rgba = rgba_of(path)
+        bars = count_bar_colours(rgba)
+        shots.append({"frames_drawn": drawn, "at": at, "size": [w, h], "bar_colours": bars, "rgba": rgba})
+        time.sleep(1)
+    app.shot("9c-video-call")
+    figures["video_remote_screenshots"] = [{k: v for k, v in s.items() if k not in ("rgba", "at")} for s in shots]
+    for s in shots:
+        assert s["bar_colours"] == len(BAR_COLOURS), f"the remote pattern is not on screen: {figures['video_remote_screenshots']}"
+    assert shots[1]["frames_drawn"] > shots[0]["frames_drawn"], f"the remote video froze: {figures['video_remote_screenshots']}"
+    assert shots[1]["rgba"] != shots[0]["rgba"], "two screenshots 1 s apart are the same picture"
+    figures["video_remote_fps_drawn"] = (shots[1]["frames_drawn"] - shots[0]["frames_drawn"]) / (shots[1]["at"] - shots[0]["at"])
+    figures["video_page_convert_and_draw_ms"] = {
+        "remote": float(app.attr(remote, "data-draw-ms") or 0),
+        "preview": float(app.attr("[data-testid=local-video]", "data-draw-ms") or 0)}
+    time.sleep(1)
+    figures["app_cpu_video_call_pct"] = top_snapshot("top-video-call")
+    # The page (canvas drawing, I420 → RGBA) runs in WebKit's web process.
+    figures["webkit_web_process_cpu_video_call_pct"] = top_snapshot("top-video-call-webprocess", "WebKitWebProces")
+    figures["rss_video_call_mb"] = rss_mb("softphone")
+    # The camera off and on again mid-call (what upgrades an audio call too).
+    app.click("[data-testid=camera]")
+    wait_for("the camera off", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "false", 10)
+    wait_for("the preview gone", lambda: not app.find("[data-testid=local-video]"), 10)
+    app.shot("9d-camera-off")
+    # On again with the keyboard shortcut, Ctrl+Shift+O.
+    keys = [{"type": "keyDown", "value": "\uE009"}, {"type": "keyDown", "value": "\uE008"},
+            {"type": "keyDown", "value": "O"}, {"type": "keyUp", "value": "O"},
+            {"type": "keyUp", "value": "\uE008"}, {"type": "keyUp", "value": "\uE009"}]
+    wd("POST", f"/session/{app.sid}/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": keys}]})
+    wd("DELETE", f"/session/{app.sid}/actions")
+    wait_for("the camera on again (Ctrl+Shift+O)", lambda: app.attr("[data-testid=camera]", "aria-pressed") == "true", 10)
+    wait_for("the preview back", lambda: app.find("[data-testid=local-video]") and frames("[data-testid=local-video]") > 0, 10)
+    app.click("button[aria-label^='Hang up']")
+    wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
+    caller.wait(15)
+    out.close()
+    lines = [json.loads(l) for l in open(os.path.join(ART, "alice-video.jsonl")) if '"video_received"' in l]
+    figures["video_at_alice"] = lines[-1] if lines else None
+    assert lines and lines[-1]["counters_read"] > 0, f"bob's camera (the pattern) did not reach alice: {lines[-1:]}"
+
+    # An audio call becomes a video call: bob answers alice's audio call and
+    # turns his camera on; alice receives his pattern.
+    received = os.path.join(TMP, "alice-video-upgrade")
+    out_path = os.path.join(ART, "alice-video-upgrade.jsonl")
+    out = open(out_path, "w")
+    caller = start([os.path.join(BIN, "softphone-cli"), "--server", url, "--user", "alice", "--password", "alice",
+                    "call", "bob", "--hangup-after", "12", "--record-video", received],
+                   stdout=out, stderr=subprocess.DEVNULL)
+    app.el("[data-testid=incoming]")
+    assert "audio" in app.text("[data-testid=incoming] [role=status]")
+    app.click("button[aria-label^='Answer the call']")
+    wait_for("the audio to connect", lambda: "Audio connected" in app.text("[data-testid=media-state]"), 15)
+    assert app.attr("[data-testid=camera]", "aria-pressed") == "false", "an audio call started with the camera on"
+    assert not app.find("[data-testid=local-video]")
+    app.click("[data-testid=camera]")
+    wait_for("bob's preview in the audio call", lambda: app.find("[data-testid=local-video]")
+             and frames("[data-testid=local-video]") > 0, 10)
+    assert not app.find("[data-testid=remote-video]"), "a remote tile although alice sends no video"
+    app.shot("9e-audio-call-upgraded")
+    wait_for("the call to end", lambda: not app.find("[data-testid=in-call]"), 20)
+    caller.wait(15)
+    out.close()
+    lines = [json.loads(l) for l in open(out_path) if '"video_received"' in l]
+    figures["video_after_upgrade_at_alice"] = lines[-1] if lines else None
+    assert lines and lines[-1]["counters_read"] > 0, f"the upgraded call's video did not reach alice: {lines[-1:]}"
+
+
+def top_snapshot(name, process="softphone"):
+    """top of the app's threads (or another of our processes') into
+    ART/name.txt; answers its CPU (% of one core, all threads) over 2 s."""
     path = os.path.join(ART, f"{name}.txt")
-    app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith("softphone[")]
+    app_pids = [n.split("[")[1].rstrip("]") for n in ours() if n.startswith(f"{process}[")]
     with open(path, "w") as f:
         subprocess.run(["top", "-H", "-b", "-n", "2", "-d", "2", "-o", "%CPU", "-w", "200", "-p", ",".join(app_pids)],
                        stdout=f, check=False)

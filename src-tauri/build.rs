@@ -21,6 +21,12 @@ const COMMANDS: &[&str] = &[
     "set_muted",
     "watch_call_quality",
     "watch_audio_levels",
+    "list_video_sources",
+    "get_video_settings",
+    "set_video_settings",
+    "set_camera",
+    "watch_video",
+    "video_frames_drawn",
 ];
 
 fn main() {

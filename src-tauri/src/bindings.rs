@@ -12,8 +12,9 @@ mod tests {
     use crate::commands::calls::RejectReason;
     use crate::dto::*;
     use crate::error::{AppError, ErrorKind};
-    use crate::settings::AudioSettings;
+    use crate::settings::{AudioSettings, VideoPrefs};
     use crate::ui_event::{UiConnection, UiEvent, EVENT};
+    use crate::video::UiVideoSource;
     use ts_rs::{Config, TS};
 
     fn generate() -> String {
@@ -38,6 +39,8 @@ mod tests {
             UiAudioDevices::decl(&cfg),
             UiMediaStats::decl(&cfg),
             UiAudioLevels::decl(&cfg),
+            VideoPrefs::decl(&cfg),
+            UiVideoSource::decl(&cfg),
         ];
         let mut out = String::from(
             "// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:\n\

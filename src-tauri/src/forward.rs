@@ -42,6 +42,9 @@ pub fn spawn<R: Runtime>(
                 state.quality.send(UiMediaStats::new(session_id, stats));
                 continue;
             }
+            if let CallEvent::VideoSourceChanged { source, .. } = &event {
+                app.state::<AppState>().camera.set_on(source.is_some());
+            }
             ring_tones(&app, &client, &event);
             let name = namer(&names);
             let Some(ui) = UiEvent::from_client(&event, &me, &name) else {

@@ -5,9 +5,14 @@
 //! - `commands`: what the UI invokes, by feature: `session` (sign in/out,
 //!   signed in from the keyring), `calls` (initiate/accept/reject/end),
 //!   `directory` (users, groups, history), `audio` (device pickers, mute,
-//!   the call-quality channel). Each only translates.
+//!   the call-quality channel), `video` (camera, frames). Each only
+//!   translates.
 //! - [`audio`]: the media session's devices (from the settings, opened per
 //!   call, with fallbacks), mute, ringtone and ringback, quality figures.
+//! - [`video`]: the call's camera (on, off, which source, start with it
+//!   off) and the frames to the window: I420 with a small header
+//!   (`video::wire`) and sent as raw binary over an `ipc::Channel`,
+//!   dropped when the window is behind.
 //! - [`ui_event`]: client events → [`ui_event::UiEvent`], the one typed
 //!   event the window listens to; `forward` is the task that emits them
 //!   and makes an incoming call reach the person (`notify`: freedesktop
@@ -39,6 +44,7 @@ mod state;
 pub mod token_store;
 mod tray;
 pub mod ui_event;
+pub mod video;
 
 use settings::Settings;
 use state::AppState;

@@ -2,7 +2,7 @@
 //! the app config dir: the server URL, this device's id (generated once and
 //! then stable, so the server can resume calls and tell devices apart), the
 //! last username, "remember me" and the audio choices (microphone, speaker,
-//! ring volume). Never the password or the token (those
+//! ring volume) and the video choices (camera, start with it off). Never the password or the token (those
 //! live in the OS keyring, see `token_store`).
 
 use rand::Rng;
@@ -31,6 +31,24 @@ pub struct Settings {
     /// Microphone, speaker and ring volume.
     #[serde(default)]
     pub audio: AudioSettings,
+    /// Camera choice and whether video calls start with it off.
+    #[serde(default)]
+    pub video: VideoPrefs,
+}
+
+/// The video choices: which source the camera button turns on (a stable
+/// id from the video crate's list: `pattern`, `camera:v4l:…`,
+/// `screen::0`; `None`: the first camera, else the test pattern) and
+/// whether video calls start with the camera off.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
+pub struct VideoPrefs {
+    /// The chosen source's id, or the first camera (else the test pattern).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Video calls (placed or answered) start with the camera off; it can
+    /// be turned on in the call.
+    #[serde(default)]
+    pub start_with_camera_off: bool,
 }
 
 /// The audio devices and the ring volume. A device is a stable id from the
@@ -92,6 +110,7 @@ impl Settings {
             username: String::new(),
             remember: true,
             audio: AudioSettings::default(),
+            video: VideoPrefs::default(),
         }
     }
 
@@ -184,6 +203,11 @@ mod tests {
         s.audio.ring_volume = 30;
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load_or_create(dir.path()).unwrap().audio, s.audio);
+        assert_eq!(s.video, VideoPrefs::default());
+        s.video.source = Some("pattern".into());
+        s.video.start_with_camera_off = true;
+        s.save(dir.path()).unwrap();
+        assert_eq!(Settings::load_or_create(dir.path()).unwrap().video, s.video);
     }
 
     #[test]

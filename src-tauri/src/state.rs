@@ -1,13 +1,15 @@
 //! [`AppState`]: what the shell holds between commands: the settings, the
 //! token store, the signed-in client (with the task forwarding its events
 //! and its media), the display names seen so far (for notifications), and
-//! the audio parts that outlive a call (ring tone, mute, quality channel).
+//! the audio and video parts that outlive a call (ring tone, mute, quality
+//! channel, the video relay and the camera).
 
 use crate::audio::level::UiAudioLevels;
 use crate::audio::{CallMute, QualityChannel, Ringer, WindowChannel};
 use crate::error::AppError;
 use crate::settings::Settings;
 use crate::token_store::TokenStore;
+use crate::video::{CameraControl, VideoRelay};
 use softphone_client::media::MediaHandle;
 use softphone_client::Client;
 use std::collections::HashMap;
@@ -50,6 +52,10 @@ pub struct AppState {
     pub quality: QualityChannel,
     /// Where microphone and speaker levels go.
     pub levels: WindowChannel<UiAudioLevels>,
+    /// Where video frames go (the client's video sink).
+    pub video: Arc<VideoRelay>,
+    /// The call's camera, and the choice for the next call.
+    pub camera: CameraControl,
 }
 
 impl AppState {
@@ -66,6 +72,8 @@ impl AppState {
             mute: CallMute::default(),
             quality: QualityChannel::default(),
             levels: WindowChannel::default(),
+            video: Arc::default(),
+            camera: CameraControl::default(),
         }
     }
 

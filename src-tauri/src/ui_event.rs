@@ -132,6 +132,33 @@ pub enum UiEvent {
         /// The sentence.
         message: String,
     },
+    /// Our camera went on (`source`: its id), off (`None`), or failed
+    /// (`failure` says how; video is then off and the call goes on).
+    Camera {
+        /// The call.
+        session_id: String,
+        /// The source sending now (`pattern`, `camera:…`, `screen:…`), or
+        /// `None`: off.
+        source: Option<String>,
+        /// A sentence when it was not asked for.
+        failure: Option<String>,
+    },
+    /// Someone's video started showing (their first frame is due).
+    VideoStarted {
+        /// The call.
+        session_id: String,
+        /// The stream (the key of its frames, see `video::wire`).
+        stream_id: String,
+        /// Whose, when known (a user id).
+        owner: Option<String>,
+    },
+    /// Someone's video stopped (no frame for 2 s): their tile goes.
+    VideoStopped {
+        /// The call.
+        session_id: String,
+        /// The stream.
+        stream_id: String,
+    },
     /// The server reported a problem that answers no request.
     ServerError {
         /// Its sentence.
@@ -250,6 +277,35 @@ impl UiEvent {
             CallEvent::MediaFailed { session_id, reason } => UiEvent::MediaFailed {
                 session_id: session_id.clone(),
                 message: format!("The call's audio failed: {reason}"),
+            },
+            CallEvent::VideoSourceChanged {
+                session_id,
+                source,
+                failure,
+            } => UiEvent::Camera {
+                session_id: session_id.clone(),
+                source: source.clone(),
+                failure: failure
+                    .as_ref()
+                    .map(|f| format!("The camera stopped: {f}. The call goes on without video.")),
+            },
+            CallEvent::VideoStarted {
+                session_id,
+                owner,
+                stream_id,
+                ..
+            } => UiEvent::VideoStarted {
+                session_id: session_id.clone(),
+                stream_id: stream_id.clone(),
+                owner: owner.as_ref().map(|o| o.user_id.clone()),
+            },
+            CallEvent::VideoStopped {
+                session_id,
+                stream_id,
+                ..
+            } => UiEvent::VideoStopped {
+                session_id: session_id.clone(),
+                stream_id: stream_id.clone(),
             },
             CallEvent::ServerError { message, .. } => UiEvent::ServerError {
                 message: message.clone(),

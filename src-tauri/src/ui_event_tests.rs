@@ -212,3 +212,59 @@ fn mutes_and_speakers_name_users() {
         "users, once each, the active speaker first"
     );
 }
+
+#[test]
+fn camera_changes_and_remote_streams_reach_the_ui() {
+    let alice = DeviceAddr {
+        user_id: "alice".into(),
+        device_id: "d1".into(),
+    };
+    let started = map(
+        CallEvent::VideoStarted {
+            session_id: "s1".into(),
+            owner: Some(alice.clone()),
+            stream_id: "softphone".into(),
+            width: 640,
+            height: 360,
+        },
+        "bob",
+    );
+    assert_eq!(
+        serde_json::to_value(started).unwrap(),
+        serde_json::json!({"type": "video_started", "session_id": "s1", "stream_id": "softphone", "owner": "alice"})
+    );
+    let stopped = map(
+        CallEvent::VideoStopped {
+            session_id: "s1".into(),
+            owner: Some(alice),
+            stream_id: "softphone".into(),
+        },
+        "bob",
+    );
+    assert_eq!(
+        stopped,
+        UiEvent::VideoStopped {
+            session_id: "s1".into(),
+            stream_id: "softphone".into()
+        }
+    );
+    let failed = map(
+        CallEvent::VideoSourceChanged {
+            session_id: "s1".into(),
+            source: None,
+            failure: Some("the camera was unplugged".into()),
+        },
+        "bob",
+    );
+    assert_eq!(
+        failed,
+        UiEvent::Camera {
+            session_id: "s1".into(),
+            source: None,
+            failure: Some(
+                "The camera stopped: the camera was unplugged. The call goes on without video."
+                    .into()
+            ),
+        }
+    );
+}

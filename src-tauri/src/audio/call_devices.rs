@@ -128,7 +128,7 @@ pub fn open_call_devices(
             source: Box::new(muted),
             sink: Box::new(MeteredSink(sink, levels.1)),
             echo_cancellation: audio.echo_cancellation && real_in && real_out,
-            // Video in the app is the next step (issue 7).
+            // The camera is opened beside (`audio::media_config`).
             video: None,
         },
         warnings,

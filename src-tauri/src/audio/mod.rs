@@ -32,14 +32,38 @@ use std::time::Duration;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tones::Tone;
 
-/// The media config of a signed-in client: real devices from the settings.
+/// The media config of a signed-in client: real devices from the settings,
+/// the camera when the call starts with it on, frames to the window.
 pub fn media_config<R: Runtime>(app: AppHandle<R>) -> MediaConfig {
-    MediaConfig::new(move |call| {
+    let sink = app.state::<AppState>().video.sink();
+    let mut config = MediaConfig::new(move |call| {
         let state = app.state::<AppState>();
         // The ring is over once media starts; free the speaker first.
         state.ringer.stop(&call.session_id);
         let audio = state.settings().audio.clone();
-        let opened = call_devices::open_call_devices(&audio, &state.mute, &call_devices::Cpal);
+        let mut opened = call_devices::open_call_devices(&audio, &state.mute, &call_devices::Cpal);
+        let prefs = state.settings().video.clone();
+        if state.camera.wanted_at_start(call, &prefs) {
+            let (source, failure) = match crate::video::open_for_call(&prefs) {
+                Ok((id, source)) => {
+                    opened.devices.video = Some(source);
+                    state.camera.set_on(true);
+                    (Some(id.to_string()), None)
+                }
+                Err(message) => {
+                    tracing::warn!("{message}");
+                    (None, Some(message))
+                }
+            };
+            let ev = UiEvent::Camera {
+                session_id: call.session_id.clone(),
+                source,
+                failure,
+            };
+            if let Err(e) = app.emit(EVENT, ev) {
+                tracing::warn!("cannot send an event to the window: {e}");
+            }
+        }
         for message in opened.warnings {
             tracing::warn!("{message}");
             let ev = UiEvent::AudioWarning {
@@ -58,7 +82,10 @@ pub fn media_config<R: Runtime>(app: AppHandle<R>) -> MediaConfig {
             speaker,
         ));
         Ok(opened.devices)
-    })
+    });
+    config.video = crate::video::capture_settings();
+    config.video_sink = Some(sink);
+    config
 }
 
 /// How often the level meters move.

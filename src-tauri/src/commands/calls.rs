@@ -1,11 +1,12 @@
 //! Placing, answering, declining and ending calls: one command per
 //! operation of the calling API, each answering the call as this user sees
 //! it. A placed call plays ringback until it stops ringing; every answer,
-//! decline or hang-up stops the ring tone; a new call starts unmuted.
+//! decline or hang-up stops the ring tone; a new call starts unmuted, with
+//! the camera on for video calls unless asked otherwise.
 
 use crate::audio::{self, tones::Tone};
 use crate::dto::{UiCall, UiCallType, UiReceiverType};
-use crate::error::{AppError, ErrorKind};
+use crate::error::AppError;
 use crate::notify;
 use crate::state::AppState;
 use serde::Deserialize;
@@ -35,7 +36,8 @@ impl From<RejectReason> for CallStatus {
     }
 }
 
-/// Calls `receiver` (a user or a group).
+/// Calls `receiver` (a user or a group). `camera`: start with the camera
+/// on or off (`None`: on for video calls unless the settings say off).
 #[tauri::command]
 pub async fn initiate_call(
     app: AppHandle,
@@ -43,14 +45,10 @@ pub async fn initiate_call(
     receiver: String,
     call_type: UiCallType,
     receiver_type: UiReceiverType,
+    camera: Option<bool>,
 ) -> Result<UiCall, AppError> {
-    if call_type == UiCallType::Video {
-        return Err(AppError::new(
-            ErrorKind::InvalidInput,
-            "video calls are not available yet; place an audio call",
-        ));
-    }
     let (client, me) = state.client().await?;
+    state.camera.choose_for_next_call(camera);
     let call = Call::new(receiver, call_type.into(), receiver_type.into());
     let placed = client.initiate_call(call).await?;
     state.mute.reset();
@@ -60,13 +58,16 @@ pub async fn initiate_call(
     Ok(UiCall::new(&placed, &me))
 }
 
-/// Answers a ringing call.
+/// Answers a ringing call; `camera` as for [`initiate_call`] (answering a
+/// video call with or without the camera).
 #[tauri::command]
 pub async fn accept_call(
     state: State<'_, AppState>,
     session_id: String,
+    camera: Option<bool>,
 ) -> Result<UiCall, AppError> {
     let (client, me) = state.client().await?;
+    state.camera.choose_for_next_call(camera);
     state.ringer.stop(&session_id);
     state.mute.reset();
     let result = client.accept_call(&session_id).await;

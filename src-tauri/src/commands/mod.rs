@@ -9,6 +9,7 @@ pub mod audio;
 pub mod calls;
 pub mod directory;
 pub mod session;
+pub mod video;
 
 #[cfg(test)]
 use crate::error::AppError;
@@ -33,6 +34,12 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         audio::set_muted,
         audio::watch_call_quality,
         audio::watch_audio_levels,
+        video::list_video_sources,
+        video::get_video_settings,
+        video::set_video_settings,
+        video::set_camera,
+        video::watch_video,
+        video::video_frames_drawn,
     ]
 }
 
@@ -74,6 +81,12 @@ mod tests {
             "set_muted",
             "watch_call_quality",
             "watch_audio_levels",
+            "list_video_sources",
+            "get_video_settings",
+            "set_video_settings",
+            "set_camera",
+            "watch_video",
+            "video_frames_drawn",
         ] {
             assert!(
                 build.contains(&format!("\"{name}\"")),

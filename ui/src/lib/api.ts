@@ -16,6 +16,8 @@ import type {
   UiMediaStats,
   UiReceiverType,
   UiUser,
+  UiVideoSource,
+  VideoPrefs,
 } from "./bindings";
 
 export interface LoginForm {
@@ -36,9 +38,10 @@ export const api = {
     }),
   restoreSession: () => invoke<SessionInfo | null>("restore_session"),
   logout: () => invoke<null>("logout"),
-  initiateCall: (receiver: string, callType: UiCallType, receiverType: UiReceiverType) =>
-    invoke<UiCall>("initiate_call", { receiver, callType, receiverType }),
-  acceptCall: (sessionId: string) => invoke<UiCall>("accept_call", { sessionId }),
+  /** `camera`: start with it on or off (null: on for video calls unless the settings say off). */
+  initiateCall: (receiver: string, callType: UiCallType, receiverType: UiReceiverType, camera: boolean | null = null) =>
+    invoke<UiCall>("initiate_call", { receiver, callType, receiverType, camera }),
+  acceptCall: (sessionId: string, camera: boolean | null = null) => invoke<UiCall>("accept_call", { sessionId, camera }),
   rejectCall: (sessionId: string, reason: RejectReason) =>
     invoke<UiCall>("reject_call", { sessionId, reason }),
   endCall: (sessionId: string) => invoke<UiCall>("end_call", { sessionId }),
@@ -61,6 +64,19 @@ export const api = {
     channel.onmessage = onLevels;
     return invoke<null>("watch_audio_levels", { onLevels: channel });
   },
+  listVideoSources: () => invoke<UiVideoSource[]>("list_video_sources"),
+  getVideoSettings: () => invoke<VideoPrefs>("get_video_settings"),
+  setVideoSettings: (video: VideoPrefs) => invoke<VideoPrefs>("set_video_settings", { video }),
+  /** Turns the call's camera on or off; answers whether it is on. */
+  setCamera: (on: boolean) => invoke<boolean>("set_camera", { on }),
+  /** Video frames arrive as binary messages (see video.ts), newest first to draw. */
+  watchVideo: (onFrame: (frame: ArrayBuffer) => void) => {
+    const channel = new Channel<ArrayBuffer>();
+    channel.onmessage = onFrame;
+    return invoke<null>("watch_video", { onFrame: channel });
+  },
+  /** The window drew or skipped `count` frames (the shell sends more). */
+  videoFramesDrawn: (count: number) => invoke<null>("video_frames_drawn", { count }),
 };
 
 export type Api = typeof api;

@@ -256,7 +256,40 @@ session_id: string,
 /**
  * The sentence.
  */
-message: string, } | { "type": "server_error", 
+message: string, } | { "type": "camera", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * The source sending now (`pattern`, `camera:…`, `screen:…`), or
+ * `None`: off.
+ */
+source: string | null, 
+/**
+ * A sentence when it was not asked for.
+ */
+failure: string | null, } | { "type": "video_started", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * The stream (the key of its frames, see `video::wire`).
+ */
+stream_id: string, 
+/**
+ * Whose, when known (a user id).
+ */
+owner: string | null, } | { "type": "video_stopped", 
+/**
+ * The call.
+ */
+session_id: string, 
+/**
+ * The stream.
+ */
+stream_id: string, } | { "type": "server_error", 
 /**
  * Its sentence.
  */
@@ -360,3 +393,24 @@ mic: number,
  * Speaker peak, 0–1.
  */
 speaker: number, };
+
+export type VideoPrefs = { 
+/**
+ * The chosen source's id, or the first camera (else the test pattern).
+ */
+source: string | null, 
+/**
+ * Video calls (placed or answered) start with the camera off; it can
+ * be turned on in the call.
+ */
+start_with_camera_off: boolean, };
+
+export type UiVideoSource = { 
+/**
+ * Stable id (`pattern`, `camera:v4l:…`, `screen::0`).
+ */
+id: string, 
+/**
+ * What to show.
+ */
+name: string, };

@@ -5,8 +5,9 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { get } from "svelte/store";
 import type { Channel } from "@tauri-apps/api/core";
-import { DEFAULT_AUDIO, Phone } from "./phone";
-import { EVENT, type AudioSettings, type UiAudioLevels, type UiEvent, type UiMediaStats } from "./bindings";
+import { DEFAULT_AUDIO, DEFAULT_VIDEO, Phone } from "./phone";
+import { encodeFrame } from "./video.test-util";
+import { EVENT, type AudioSettings, type UiAudioLevels, type UiEvent, type UiMediaStats, type VideoPrefs } from "./bindings";
 import { mkCall, mkStats } from "./fixtures";
 
 type Handler = (args: Record<string, unknown>) => unknown;
@@ -15,6 +16,8 @@ let handlers: Record<string, Handler>;
 let qualityChannel: Channel<UiMediaStats> | null;
 let levelChannel: Channel<UiAudioLevels> | null;
 let savedAudio: AudioSettings;
+let videoChannel: Channel<ArrayBuffer> | null;
+let savedVideo: VideoPrefs;
 
 const session = { user_id: "bob", server_url: "http://127.0.0.1:8480", notice: null };
 const ringing = mkCall({ status: "initiated", answered_at: null, duration_ms: null });
@@ -24,7 +27,18 @@ function setup(over: Record<string, Handler> = {}) {
   qualityChannel = null;
   levelChannel = null;
   savedAudio = { ...DEFAULT_AUDIO };
+  videoChannel = null;
+  savedVideo = { ...DEFAULT_VIDEO };
   handlers = {
+    watch_video: (a) => {
+      videoChannel = a.onFrame as Channel<ArrayBuffer>;
+      return null;
+    },
+    video_frames_drawn: () => null,
+    get_video_settings: () => savedVideo,
+    set_video_settings: (a) => (savedVideo = a.video as VideoPrefs),
+    list_video_sources: () => [{ id: "pattern", name: "Test pattern" }, { id: "camera:v4l:usb", name: "USB camera" }],
+    set_camera: (a) => a.on,
     watch_call_quality: (a) => {
       qualityChannel = a.onStats as Channel<UiMediaStats>;
       return null;
@@ -134,7 +148,7 @@ describe("incoming calls", () => {
     await flush();
     expect(get(phone.state).call).toMatchObject({ stage: "incoming", peerName: "Alice" });
     await phone.accept();
-    expect(calls.find((c) => c.cmd === "accept_call")?.args).toEqual({ sessionId: "s1" });
+    expect(calls.find((c) => c.cmd === "accept_call")?.args).toEqual({ sessionId: "s1", camera: null });
     expect(get(phone.state).call).toMatchObject({ stage: "ongoing", startedAt: 1_000 });
     await phone.hangUp();
     expect(get(phone.state).call).toBeNull();
@@ -348,5 +362,86 @@ describe("answering a group call", () => {
     expect(view.peerName).toBe("Team");
     expect(phone.participantName("bob")).toBe("You");
     expect(phone.participantName("alice")).toBe("Alice");
+  });
+});
+
+describe("video", () => {
+  async function inCall(phone: Phone) {
+    await send({ type: "incoming_call", call: { ...ringing, call_type: "video" }, caller_name: "Alice" });
+    await flush();
+    await phone.accept(true);
+  }
+
+  it("answers a video call with or without the camera, and places video calls", async () => {
+    const phone = await signedInPhone();
+    await inCall(phone);
+    expect(calls.find((c) => c.cmd === "accept_call")?.args).toEqual({ sessionId: "s1", camera: true });
+    await send({ type: "camera", session_id: "s1", source: "pattern", failure: null });
+    await flush();
+    expect(get(phone.state).call?.camera).toBe(true);
+    await phone.hangUp();
+    await phone.call("alice", "user", "video");
+    expect(calls.find((c) => c.cmd === "initiate_call")?.args).toEqual({
+      receiver: "alice", callType: "video", receiverType: "user", camera: null,
+    });
+  });
+
+  it("turns the camera on and off mid-call (an audio call becomes a video call)", async () => {
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await flush();
+    await phone.accept();
+    expect(get(phone.state).call?.camera).toBe(false);
+    await phone.toggleCamera();
+    expect(calls.filter((c) => c.cmd === "set_camera").map((c) => c.args)).toEqual([{ on: true }]);
+    expect(get(phone.state).call?.camera).toBe(true);
+    await phone.toggleCamera();
+    expect(get(phone.state).call?.camera).toBe(false);
+    // A camera that fails says so and is off.
+    await phone.toggleCamera();
+    await send({ type: "camera", session_id: "s1", source: null, failure: "The camera stopped: unplugged." });
+    await flush();
+    expect(get(phone.state).call?.camera).toBe(false);
+    expect(get(phone.state).notice).toBe("The camera stopped: unplugged.");
+  });
+
+  it("shows a refused camera's sentence and keeps it off", async () => {
+    setup({ set_camera: () => Promise.reject({ kind: "other", message: "the other side did not take video" }) });
+    const phone = await signedInPhone();
+    await send({ type: "incoming_call", call: ringing, caller_name: "Alice" });
+    await flush();
+    await phone.accept();
+    await phone.toggleCamera();
+    expect(get(phone.state).call?.camera).toBe(false);
+    expect(get(phone.state).notice).toBe("The other side did not take video.");
+  });
+
+  it("frames from the channel make tiles; a stopped stream and the call's end remove them", async () => {
+    const phone = await signedInPhone();
+    await inCall(phone);
+    videoChannel!.onmessage(encodeFrame({ key: "alice-stream", owner: "alice", width: 4, height: 2 }));
+    videoChannel!.onmessage(encodeFrame({ key: "local", local: true, width: 2, height: 2 }));
+    expect(get(phone.state).tiles).toEqual([
+      { key: "alice-stream", owner: "alice", local: false },
+      { key: "local", owner: "", local: true },
+    ]);
+    await send({ type: "video_stopped", session_id: "s1", stream_id: "alice-stream" });
+    await flush();
+    expect(get(phone.state).tiles.map((t) => t.key)).toEqual(["local"]);
+    await phone.hangUp();
+    expect(get(phone.state).tiles).toEqual([]);
+    // The last frames of the call that just ended make no tile.
+    videoChannel!.onmessage(encodeFrame({ key: "alice-stream", owner: "alice", width: 4, height: 2 }));
+    expect(get(phone.state).tiles).toEqual([]);
+  });
+
+  it("keeps the camera choice and the start-off setting", async () => {
+    const phone = await signedInPhone();
+    await phone.loadVideoSources();
+    expect(get(phone.state).videoSources?.map((s) => s.id)).toEqual(["pattern", "camera:v4l:usb"]);
+    await phone.saveVideo({ source: "pattern" });
+    await phone.saveVideo({ start_with_camera_off: true });
+    expect(savedVideo).toEqual({ source: "pattern", start_with_camera_off: true });
+    expect(get(phone.state).video).toEqual(savedVideo);
   });
 });

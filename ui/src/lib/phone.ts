@@ -17,7 +17,10 @@ import {
   type UiGroup,
   type UiMediaStats,
   type UiUser,
+  type UiVideoSource,
+  type VideoPrefs,
 } from "./bindings";
+import { LOCAL_KEY, VideoFrames, type VideoTile } from "./video";
 
 /** The call on screen: ringing out, ringing in, or in progress. */
 export interface CallView {
@@ -39,6 +42,8 @@ export interface CallView {
   mutedPeers: string[];
   /** Who speaks now in a group call, the active speaker first (user ids). */
   speaking: string[];
+  /** Our camera is on (sending). */
+  camera: boolean;
 }
 
 export interface PhoneState {
@@ -58,6 +63,12 @@ export interface PhoneState {
   audio: AudioSettings;
   /** What the device pickers offer (null until listed). */
   devices: UiAudioDevices | null;
+  /** The chosen camera and whether video calls start with it off. */
+  video: VideoPrefs;
+  /** What the camera picker offers (null until listed). */
+  videoSources: UiVideoSource[] | null;
+  /** The video tiles of the call (remote streams and our preview). */
+  tiles: VideoTile[];
 }
 
 const SEEN_KEY = "softphone.seenMissedAt";
@@ -68,6 +79,8 @@ export const DEFAULT_AUDIO: AudioSettings = {
   ring_volume: 70,
   echo_cancellation: true,
 };
+
+export const DEFAULT_VIDEO: VideoPrefs = { source: null, start_with_camera_off: false };
 
 function newView(stage: CallView["stage"], call: UiCall, peerName: string): CallView {
   return {
@@ -82,11 +95,14 @@ function newView(stage: CallView["stage"], call: UiCall, peerName: string): Call
     levels: null,
     mutedPeers: [],
     speaking: [],
+    camera: false,
   };
 }
 
 export class Phone {
   readonly state: Writable<PhoneState>;
+  /** The video frames of the call, drawn outside the stores. */
+  readonly frames: VideoFrames;
   private unlisten: UnlistenFn | null = null;
 
   constructor(
@@ -106,10 +122,20 @@ export class Phone {
       seenMissedAt: Number(globalThis.localStorage?.getItem(SEEN_KEY) ?? 0) || 0,
       audio: DEFAULT_AUDIO,
       devices: null,
+      video: DEFAULT_VIDEO,
+      videoSources: null,
+      tiles: [],
     });
+    this.frames = new VideoFrames(
+      (n) => void this.api.videoFramesDrawn(n).catch(() => {}),
+      (tiles) => this.set({ tiles }),
+      frameScheduler(),
+    );
   }
 
   private set(patch: Partial<PhoneState>) {
+    // No call, no video: tiles and undrawn frames go with it.
+    if ("call" in patch && patch.call === null) this.frames.clear();
     this.state.update((s) => ({ ...s, ...patch }));
   }
 
@@ -175,7 +201,11 @@ export class Phone {
     try {
       await this.api.watchCallQuality((s) => this.onStats(s));
       await this.api.watchAudioLevels((l) => this.onLevels(l));
-      this.set({ audio: await this.api.getAudioSettings() });
+      // Frames outside a call (the last ones of a call that just ended) make no tiles.
+      await this.api.watchVideo((f) =>
+        this.current()?.stage === "ongoing" ? this.frames.receive(f) : this.frames.discard(),
+      );
+      this.set({ audio: await this.api.getAudioSettings(), video: await this.api.getVideoSettings() });
     } catch (e) {
       this.set({ notice: errorMessage(e) });
     }
@@ -219,12 +249,12 @@ export class Phone {
     );
   }
 
-  /** Places an audio call to a user or a group. */
-  async call(receiver: string, receiverType: "user" | "group" = "user"): Promise<void> {
+  /** Places an audio or video call to a user or a group. */
+  async call(receiver: string, receiverType: "user" | "group" = "user", callType: "audio" | "video" = "audio"): Promise<void> {
     if (get(this.state).call) return;
     this.set({ notice: null });
     try {
-      const call = await this.api.initiateCall(receiver, "audio", receiverType);
+      const call = await this.api.initiateCall(receiver, callType, receiverType, null);
       this.show(newView("outgoing", call, this.nameOf(receiver)));
     } catch (e) {
       this.set({ notice: errorMessage(e) });
@@ -254,9 +284,11 @@ export class Phone {
     if (!this.current()) void this.refresh();
   }
 
-  accept() {
+  /** Answers; `camera` true or false answers a video call with or without the camera
+   * (undefined: as the settings say). */
+  accept(camera?: boolean) {
     return this.act(
-      (c) => this.api.acceptCall(c.call.session_id),
+      (c) => this.api.acceptCall(c.call.session_id, camera ?? null),
       (c, r) => ({ ...c, stage: "ongoing", call: r, startedAt: this.now(), peerName: this.titleOf(r, c.peerName) }),
     );
   }
@@ -288,6 +320,38 @@ export class Phone {
       const muted = await this.api.setMuted(!c.muted);
       const now = this.current();
       if (now?.call.session_id === c.call.session_id) this.show({ ...now, muted });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Turns the camera of the call in progress on or off (an audio call becomes a video call). */
+  async toggleCamera(): Promise<void> {
+    const c = this.current();
+    if (c?.stage !== "ongoing") return;
+    try {
+      const camera = await this.api.setCamera(!c.camera);
+      const now = this.current();
+      if (now?.call.session_id === c.call.session_id) this.show({ ...now, camera });
+      if (!camera) this.frames.remove(LOCAL_KEY);
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Lists the cameras (and the test pattern, the screen) for the camera picker. */
+  async loadVideoSources(): Promise<void> {
+    try {
+      this.set({ videoSources: await this.api.listVideoSources() });
+    } catch (e) {
+      this.set({ notice: errorMessage(e) });
+    }
+  }
+
+  /** Keeps a new camera choice (switched at once when the camera is on) or the start-off setting. */
+  async saveVideo(patch: Partial<VideoPrefs>): Promise<void> {
+    try {
+      this.set({ video: await this.api.setVideoSettings({ ...get(this.state).video, ...patch }) });
     } catch (e) {
       this.set({ notice: errorMessage(e) });
     }
@@ -406,9 +470,26 @@ export class Phone {
       case "audio_warning":
         this.set({ notice: ev.message });
         return;
+      case "camera":
+        if (c?.call.session_id === ev.session_id) this.show({ ...c, camera: ev.source !== null });
+        if (ev.source === null) this.frames.remove(LOCAL_KEY);
+        if (ev.failure) this.set({ notice: ev.failure });
+        return;
+      case "video_started":
+        return; // its tile appears with its first frame
+      case "video_stopped":
+        if (c?.call.session_id === ev.session_id) this.frames.remove(ev.stream_id);
+        return;
       case "server_error":
         this.set({ notice: ev.message });
         return;
     }
   }
+}
+
+/** Animation frames in a window; a timer elsewhere (tests, jsdom). */
+function frameScheduler(): (fn: () => void) => void {
+  return typeof requestAnimationFrame === "function"
+    ? (fn) => requestAnimationFrame(() => fn())
+    : (fn) => setTimeout(fn, 16);
 }

@@ -3,7 +3,7 @@ import { actionFor } from "./shortcuts";
 import type { CallView } from "./phone";
 import { mkCall } from "./fixtures";
 
-const view = (stage: CallView["stage"]): CallView => ({ stage, call: mkCall(), peerName: "Alice", startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null, mutedPeers: [], speaking: [] });
+const view = (stage: CallView["stage"]): CallView => ({ stage, call: mkCall(), peerName: "Alice", startedAt: null, muted: false, media: "connecting", stats: null, mediaError: null, levels: null, mutedPeers: [], speaking: [], camera: false });
 const key = (k: string, ctrl = false) => ({ key: k, ctrlKey: ctrl });
 
 describe("shortcuts", () => {
@@ -17,6 +17,11 @@ describe("shortcuts", () => {
     expect(actionFor(key("e", true), view("ongoing"))).toBe("hang_up");
     expect(actionFor(key("M", true), view("ongoing"))).toBe("mute");
     expect(actionFor(key("Escape"), view("outgoing"))).toBe("cancel");
+  });
+  it("turns the camera on or off in a call with Ctrl+Shift+O", () => {
+    expect(actionFor({ key: "O", ctrlKey: true, shiftKey: true }, view("ongoing"))).toBe("camera");
+    expect(actionFor({ key: "o", ctrlKey: true }, view("ongoing"))).toBeNull();
+    expect(actionFor({ key: "O", ctrlKey: true, shiftKey: true }, view("incoming"))).toBeNull();
   });
   it("does nothing without a call", () => {
     expect(actionFor(key("e", true), null)).toBeNull();

@@ -2,7 +2,7 @@
 // tested without a window; App.svelte wires it to `keydown`.
 import type { CallView } from "./phone";
 
-export type Action = "answer" | "decline" | "hang_up" | "cancel" | "mute";
+export type Action = "answer" | "decline" | "hang_up" | "cancel" | "mute" | "camera";
 
 /** Shown in tooltips and the help line. */
 export const SHORTCUTS: Record<Action, string> = {
@@ -11,12 +11,14 @@ export const SHORTCUTS: Record<Action, string> = {
   hang_up: "Ctrl+E",
   cancel: "Escape",
   mute: "Ctrl+M",
+  camera: "Ctrl+Shift+O",
 };
 
 export interface KeyLike {
   key: string;
   ctrlKey: boolean;
   metaKey?: boolean;
+  shiftKey?: boolean;
 }
 
 /** The action a key press means while `call` is on screen, if any. */
@@ -35,6 +37,7 @@ export function actionFor(e: KeyLike, call: CallView | null): Action | null {
     case "ongoing":
       if (ctrl && key === "e") return "hang_up";
       if (ctrl && key === "m") return "mute";
+      if (ctrl && e.shiftKey && key === "o") return "camera";
       return null;
   }
 }
