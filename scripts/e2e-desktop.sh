@@ -4,8 +4,9 @@
 # WebKitWebDriver, with a private session bus, an unlocked gnome-keyring and
 # a server with the demo users, and a private PulseAudio server whose null
 # sinks stand in for the speakers (the app's audio is recorded from their
-# monitors and scored with scripts/speech_score.py), and a video call whose
-# remote test pattern must be on screen. The scenario is in scripts/e2e_desktop.py;
+# monitors and scored with scripts/speech_score.py), and video calls (1:1
+# and a group of three through the forwarder) whose remote test patterns
+# must be on screen. The scenario is in scripts/e2e_desktop.py;
 # screenshots go to artifacts/desktop/. Everything lives in a temp dir
 # (HOME, XDG_*) and everything started is stopped by pid.
 #
@@ -17,7 +18,7 @@
 # SOFTPHONE_E2E_AEC=0 runs the calls with the echo canceller off (on by
 # default, as in the app; see e2e_desktop.py), and
 # SOFTPHONE_E2E_STACKS=1 saves gdb stacks of the app in a call, and
-# SOFTPHONE_E2E_ONLY=video runs the video-call scene alone (after sign-in).
+# SOFTPHONE_E2E_ONLY=video runs the video-call scenes alone (after sign-in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"

@@ -368,8 +368,9 @@ def main():
     time.sleep(3)
     figures["rss_idle_mb"] = rss_mb("softphone")
     figures["app_cpu_idle_pct"] = top_snapshot("top-idle")
-    if os.environ.get("SOFTPHONE_E2E_ONLY") == "video":  # a quick run of the video scene alone
+    if os.environ.get("SOFTPHONE_E2E_ONLY") == "video":  # a quick run of the video scenes alone
         video_scene(app, url)
+        group_video_scene(app, url)
         app.quit()
         stop(driver)
         print("figures:", json.dumps(figures, default=str))
@@ -553,6 +554,7 @@ def main():
     group_caller.wait(30)
     carol.wait(15)
     video_scene(app, url)
+    group_video_scene(app, url)
     app.quit()
     # One instance only: a second launch while the first is still exiting
     # would hand over to it and exit at once.
@@ -736,6 +738,61 @@ def video_scene(app, url):
     lines = [json.loads(l) for l in open(out_path) if '"video_received"' in l]
     figures["video_after_upgrade_at_alice"] = lines[-1] if lines else None
     assert lines and lines[-1]["counters_read"] > 0, f"the upgraded call's video did not reach alice: {lines[-1:]}"
+
+
+def group_video_scene(app, url):
+    """A group video call through the server's forwarder: alice (a CLI)
+    calls the team with the test pattern, carol (a CLI) answers with the
+    pattern too, bob answers in the app without his camera (so no preview
+    of his own pattern is on screen). The call screen must show a grid of
+    two remote tiles, alice's and carol's, each drawing the pattern (its
+    bar colours, in a screenshot cropped to the tile), both advancing."""
+    size = ["--video-source", "pattern", "--video-size", "320x180"]
+    carol = cli(url, "answer", *size, user="carol")
+    time.sleep(1.5)  # carol is signed in
+    alice = cli(url, "call", "team", "--video", *size, "--hangup-after", "25")
+    app.el("[data-testid=incoming]")
+    t_accept = time.time()
+    app.click("[data-testid=answer-audio]")  # "answer without your camera"
+    tile = lambda owner: f"[data-testid=remote-video][data-owner={owner}]"
+    frames = lambda css: int(app.attr(css, "data-frames") or 0)
+    for owner in ("alice", "carol"):
+        wait_for(f"{owner}'s video drawn in the group call", lambda: app.find(tile(owner)) and frames(tile(owner)) > 0, 25)
+    figures["group_video_accept_to_both_tiles_s"] = time.time() - t_accept
+    assert not app.find("[data-testid=local-video]"), "bob answered without his camera but a preview is shown"
+    assert len(app.find("[data-testid=remote-video]")) == 2, "a group of three: two remote tiles"
+    time.sleep(2)  # the pictures settle
+    before = {o: (frames(tile(o)), time.time()) for o in ("alice", "carol")}
+    png = base64.b64decode(wd("GET", f"/session/{app.sid}/screenshot"))
+    whole = os.path.join(ART, "10-group-video-window.png")
+    with open(whole, "wb") as f:
+        f.write(png)
+    result = {}
+    for owner in ("alice", "carol"):
+        rect = wd("GET", f"/session/{app.sid}/element/{app.el(tile(owner))}/rect")
+        crop = f"{int(rect['width'])}x{int(rect['height'])}+{int(rect['x'])}+{int(rect['y'])}"
+        path = os.path.join(ART, f"10-group-video-{owner}.png")
+        subprocess.run(["convert", whole, "-crop", crop, "+repage", path], check=True)
+        _, _, rgba = rgba_of(path)
+        result[owner] = {"rect": [int(rect["x"]), int(rect["y"]), int(rect["width"]), int(rect["height"])],
+                         "bar_colours": count_bar_colours(rgba)}
+    time.sleep(1)
+    for owner in ("alice", "carol"):
+        n0, t0 = before[owner]
+        result[owner]["fps_drawn"] = round((frames(tile(owner)) - n0) / (time.time() - t0), 1)
+    figures["group_video_tiles"] = result
+    app.shot("10-group-video")
+    a, c = result["alice"]["rect"], result["carol"]["rect"]
+    assert a[0] + a[2] <= c[0] or c[0] + c[2] <= a[0] or a[1] + a[3] <= c[1] or c[1] + c[3] <= a[1], \
+        f"the two tiles overlap: {result}"
+    for owner in ("alice", "carol"):
+        assert result[owner]["bar_colours"] == len(BAR_COLOURS), f"{owner}'s pattern is not on screen: {result}"
+        assert result[owner]["fps_drawn"] > 5, f"{owner}'s video froze: {result}"
+    figures["app_cpu_group_video_call_pct"] = top_snapshot("top-group-video-call")
+    app.click("button[aria-label^='Hang up']")
+    wait_for("the call screen to close", lambda: not app.find("[data-testid=in-call]"), 10)
+    alice.wait(30)
+    carol.wait(15)
 
 
 def top_snapshot(name, process="softphone"):
