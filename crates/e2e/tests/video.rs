@@ -630,7 +630,7 @@ fn figures_under_random_loss() {
         eprintln!(
             "1/{one_in} loss, {who}: shown {:.1} fps (counters {:.1}/s, increasing {}), \
              {freezes} seconds with a freeze ≥ 200 ms; received: {} undecodable, {} PLIs sent, \
-             {} kb/s; sent: target {} kb/s, step {}, {}x{}, {} key frames ({} on request), \
+             {} kb/s; sent: target {} kb/s, step {}, {}x{} at {} fps, {} key frames ({} on request), \
              remote loss {} %; audio loss {} %, MOS {}",
             d.shown_fps,
             d.counter_fps,
@@ -642,6 +642,7 @@ fn figures_under_random_loss() {
             v["resolution_step"],
             v["sent_width"],
             v["sent_height"],
+            v["sent_fps"],
             v["keyframes_sent"],
             v["keyframes_on_request"],
             v["remote_loss_pct"],

@@ -218,6 +218,7 @@ impl Session {
         let state = &self.video.state;
         state.bitrate_bps.store(plan.bitrate_bps, Ordering::Relaxed);
         state.step.store(plan.step, Ordering::Relaxed);
+        state.half_rate.store(plan.half_rate, Ordering::Relaxed);
     }
 
     /// Lip sync (each remote stream waits as long as its audio), video

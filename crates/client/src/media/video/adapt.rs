@@ -20,6 +20,12 @@
 //! up only after [`STEPS_UP_AFTER`] reports in a row with enough bitrate
 //! for the larger size (with 25 % headroom), so it does not flap. A new
 //! size costs a key frame, so it should not change often.
+//!
+//! The frame rate halves (every other captured frame is sent, 30 → 15
+//! fps) when the bitrate falls below [`HALF_RATE_BELOW_BPS`], whatever the
+//! size: each frame then gets twice the bits, so the picture stays legible
+//! where the smallest size alone would be a smear. It comes back after
+//! [`STEPS_UP_AFTER`] reports in a row 25 % above that bitrate.
 
 /// The lowest bitrate video is sent at.
 pub(crate) const MIN_BITRATE_BPS: u32 = 60_000;
@@ -31,6 +37,8 @@ pub(crate) const STEP_DOWN: f64 = 0.4;
 pub(crate) const STEPS_UP_AFTER: u32 = 3;
 /// Halvings of width and height at most.
 pub(crate) const MAX_STEP: u8 = 2;
+/// Below this bitrate every other frame is sent.
+pub(crate) const HALF_RATE_BELOW_BPS: u32 = 100_000;
 
 /// What to send with, from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +47,8 @@ pub(crate) struct VideoPlan {
     pub bitrate_bps: u32,
     /// Width and height are the source's divided by 2^step.
     pub step: u8,
+    /// Send every other captured frame.
+    pub half_rate: bool,
 }
 
 /// Follows the reports on our video.
@@ -48,6 +58,8 @@ pub(crate) struct VideoAdaptation {
     bitrate_bps: f64,
     step: u8,
     room_for_more: u32,
+    half_rate: bool,
+    room_for_full_rate: u32,
     min_rtt_ms: Option<f64>,
 }
 
@@ -61,6 +73,8 @@ impl VideoAdaptation {
             bitrate_bps: f64::from(max_bps),
             step: 0,
             room_for_more: 0,
+            half_rate: false,
+            room_for_full_rate: 0,
             min_rtt_ms: None,
         }
     }
@@ -70,6 +84,7 @@ impl VideoAdaptation {
         VideoPlan {
             bitrate_bps: self.bitrate_bps.round() as u32,
             step: self.step,
+            half_rate: self.half_rate,
         }
     }
 
@@ -102,6 +117,7 @@ impl VideoAdaptation {
             max.max(f64::from(MIN_BITRATE_BPS)),
         );
         self.choose_step();
+        self.choose_rate();
         self.plan()
     }
 
@@ -125,6 +141,22 @@ impl VideoAdaptation {
             }
         } else {
             self.room_for_more = 0;
+        }
+    }
+
+    fn choose_rate(&mut self) {
+        let threshold = f64::from(HALF_RATE_BELOW_BPS);
+        if self.bitrate_bps < threshold {
+            self.half_rate = true;
+            self.room_for_full_rate = 0;
+        } else if self.half_rate && self.bitrate_bps >= threshold * 1.25 {
+            self.room_for_full_rate += 1;
+            if self.room_for_full_rate >= STEPS_UP_AFTER {
+                self.half_rate = false;
+                self.room_for_full_rate = 0;
+            }
+        } else {
+            self.room_for_full_rate = 0;
         }
     }
 }
@@ -156,7 +188,8 @@ mod tests {
                 a.on_report(0.0, Some(20.0)),
                 VideoPlan {
                     bitrate_bps: 1_500_000,
-                    step: 0
+                    step: 0,
+                    half_rate: false,
                 }
             );
         }
@@ -199,6 +232,35 @@ mod tests {
         assert_eq!(a.on_report(5.0, Some(30.0)).bitrate_bps, 850_000);
         // Nonsense is ignored.
         assert_eq!(a.on_report(f64::NAN, None).bitrate_bps, 918_000);
+    }
+
+    #[test]
+    fn a_starved_link_halves_the_frame_rate_until_the_bitrate_is_back() {
+        let mut a = VideoAdaptation::new(1_000_000);
+        let mut plans = Vec::new();
+        for _ in 0..25 {
+            plans.push(a.on_report(30.0, Some(20.0)));
+        }
+        let first_half = plans.iter().position(|p| p.half_rate).unwrap();
+        assert!(
+            plans[first_half].bitrate_bps < HALF_RATE_BELOW_BPS,
+            "{plans:?}"
+        );
+        assert!(plans[..first_half]
+            .iter()
+            .all(|p| p.bitrate_bps >= HALF_RATE_BELOW_BPS));
+        assert_eq!(plans.last().unwrap().bitrate_bps, MIN_BITRATE_BPS);
+        assert!(plans.last().unwrap().half_rate);
+        // Clean reports: +8 % each; the full rate comes back on the third
+        // report in a row at or above 125 kb/s, not before.
+        let mut plans = Vec::new();
+        for _ in 0..20 {
+            plans.push(a.on_report(0.0, Some(20.0)));
+        }
+        let room = plans.iter().position(|p| p.bitrate_bps >= 125_000).unwrap();
+        let full = plans.iter().position(|p| !p.half_rate).unwrap();
+        assert_eq!(full, room + 2, "{plans:?}");
+        assert!(plans[full..].iter().all(|p| !p.half_rate));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!   none: it then sleeps on its channel), the frames it reuses and the
 //!   VP8 encoder. Per frame: read (the source paces itself), follow the
 //!   plan in [`SendState`] (bitrate; a resolution step scales the frame
-//!   down first), force a key frame when the other side asked for one
+//!   down first; at half rate every other frame is skipped), force a key frame when the other side asked for one
 //!   (the PLI/FIR counter of `rtcp.rs` moved) or the source changed, encode,
 //!   and hand the frame to the task over a small bounded channel. A full
 //!   channel drops the frame and makes the next one a key frame (the
@@ -41,6 +41,9 @@ pub(crate) struct SendState {
     pub bitrate_bps: AtomicU32,
     /// Resolution step (0: the source's size).
     pub step: AtomicU8,
+    /// Send every other captured frame (the adaptation's answer to a
+    /// starved link).
+    pub half_rate: AtomicBool,
     /// A source is on.
     pub sending: AtomicBool,
     pub frames: AtomicU64,
@@ -155,6 +158,7 @@ impl Worker {
         let mut frame = Frame::new(2, 2).expect("a 2x2 frame is valid");
         let mut scaled = Frame::new(2, 2).expect("a 2x2 frame is valid");
         let mut requests = self.feedback.keyframe_requests();
+        let mut captured = 0u64;
         self.state
             .sending
             .store(self.source.is_some(), Ordering::Relaxed);
@@ -212,9 +216,24 @@ impl Worker {
                     keyframe: false,
                 });
             }
+            captured = captured.wrapping_add(1);
+            let half_rate = self.state.half_rate.load(Ordering::Relaxed);
+            if half_rate && captured.is_multiple_of(2) {
+                continue;
+            }
             let now_requests = self.feedback.keyframe_requests();
             let requested = now_requests != requests;
             requests = now_requests;
+            let fps = if half_rate {
+                (self.fps / 2).max(1)
+            } else {
+                self.fps
+            };
+            if let Some(encoder) = self.encoder.as_mut().filter(|e| e.config().fps != fps) {
+                if let Err(e) = encoder.set_fps(fps) {
+                    tracing::debug!("video frame rate {fps} refused: {e}");
+                }
+            }
             let step = self.state.step.load(Ordering::Relaxed);
             let (w, h) = scaled_size(frame.width(), frame.height(), step);
             let input = if (w, h) == (frame.width(), frame.height()) {
