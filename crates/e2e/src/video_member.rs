@@ -49,6 +49,7 @@ use softphone_rtc::{
     candidate_init, candidate_message, opus_codec, register_audio_codecs, register_video_codecs,
     setting_engine, vp8_codec, OPUS_PT, VP8_PT,
 };
+use softphone_rtc::{EventSink, PcEvent};
 use softphone_video::vp8::is_keyframe;
 use softphone_video::{pattern, read_counter, EncoderConfig, Frame, Vp8Decoder, Vp8Encoder};
 use std::collections::{HashMap, VecDeque};
@@ -60,9 +61,8 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
 
 /// The video the members send.
@@ -187,29 +187,6 @@ impl Interceptor for KeyframeWatch {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-enum PcEvent {
-    Candidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-}
-
-struct Handler(mpsc::UnboundedSender<PcEvent>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(PcEvent::Candidate(init));
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(PcEvent::State(state));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.0.send(PcEvent::Track(track));
-    }
-}
-
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = CallEvent> + Send>>;
 
 /// A simulated member (see the module docs). Dropping it stops its tasks
@@ -261,7 +238,9 @@ impl VideoMember {
             .with_setting_engine(setting_engine(false))
             .with_media_engine(media)
             .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler(tx)))
+            .with_handler(Arc::new(EventSink(move |event| {
+                let _ = tx.send(event);
+            })))
             .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
             .build()
             .await

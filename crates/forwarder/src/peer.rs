@@ -18,49 +18,13 @@ use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::sdp::description::media::MediaDescription;
 use rtc::sdp::description::session::SessionDescription;
+use softphone_rtc::EventSink;
 use softphone_rtc::{register_audio_codecs, register_video_codecs, setting_engine};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder,
 };
-
-/// What a member's peer connection reports to its room.
-pub(crate) enum PcEvent {
-    Candidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-}
-
-struct Handler {
-    member: MemberId,
-    room: mpsc::UnboundedSender<RoomInput>,
-}
-
-impl Handler {
-    fn tell(&self, event: PcEvent) {
-        let _ = self.room.send(RoomInput::Pc(self.member, event));
-    }
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        match event.candidate.to_json() {
-            Ok(init) => self.tell(PcEvent::Candidate(init)),
-            Err(e) => tracing::debug!("unusable local candidate: {e}"),
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.tell(PcEvent::State(state));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        self.tell(PcEvent::Track(track));
-    }
-}
 
 /// A peer connection for `member` whose events go to `room`.
 pub(crate) async fn build(
@@ -83,7 +47,9 @@ pub(crate) async fn build(
         .with_setting_engine(setting_engine(false))
         .with_media_engine(media)
         .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Handler { member, room }))
+        .with_handler(Arc::new(EventSink(move |event| {
+            let _ = room.send(RoomInput::Pc(member, event));
+        })))
         .with_udp_addrs(config.udp_addrs.clone())
         .build()
         .await

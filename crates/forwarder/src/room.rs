@@ -29,7 +29,7 @@ use crate::fanout::{
 use crate::feedback::LossBoard;
 use crate::keyframes::{request_keyframes, KeyframeBoard};
 use crate::member::{Downtracks, Member};
-use crate::peer::{self, PcEvent};
+use crate::peer;
 use crate::stats::Counters;
 use crate::{ForwarderConfig, Outgoing};
 use rtc::media_stream::MediaStreamTrack;
@@ -37,6 +37,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use softphone_proto::{DeviceAddr, SessionId, SignalMessage};
+use softphone_rtc::PcEvent;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;

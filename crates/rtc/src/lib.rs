@@ -13,9 +13,14 @@
 //!   the [`SignalMessage`] that carries them through the server.
 //! - [`reception_reports`]: the report blocks of an RTCP packet, for the
 //!   interceptors on both ends that read the other side's loss.
+//! - [`events`]: a peer connection's events as [`PcEvent`] values, handed
+//!   to a closure by [`EventSink`] (every peer's event handler).
 //!
 //! DTLS-SRTP is webrtc's default and nothing here can turn it off.
 #![warn(missing_docs)]
+
+pub mod events;
+pub use events::{EventSink, PcEvent};
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};

@@ -43,6 +43,7 @@ use softphone_rtc::{
     candidate_init, candidate_message, opus_codec, register_audio_codecs, register_video_codecs,
     setting_engine, vp8_codec, OPUS_PT, RED_MIME, VP8_PT,
 };
+use softphone_rtc::{EventSink, PcEvent};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,9 +53,8 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -245,30 +245,6 @@ impl MemberState {
     }
 }
 
-/// What the peer connection's handler passes on.
-enum PcEvent {
-    Candidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-}
-
-struct Handler(mpsc::UnboundedSender<PcEvent>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(PcEvent::Candidate(init));
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(PcEvent::State(state));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.0.send(PcEvent::Track(track));
-    }
-}
-
 /// One simulated member: logged in, with its peer connection and track.
 pub struct Member {
     /// What it did.
@@ -322,7 +298,9 @@ impl Member {
             .with_setting_engine(setting_engine(false))
             .with_media_engine(media)
             .with_interceptor_registry(configure_rtcp_reports(Registry::new()))
-            .with_handler(Arc::new(Handler(tx)))
+            .with_handler(Arc::new(EventSink(move |event| {
+                let _ = tx.send(event);
+            })))
             .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
             .build()
             .await

@@ -15,49 +15,20 @@ use softphone_proto::IceServer;
 use softphone_rtc::{
     opus_codec, register_audio_codecs, register_video_codecs, setting_engine, vp8_codec,
 };
+use softphone_rtc::{EventSink, PcEvent};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer,
-    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
-    StatsSelector,
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, Registry, StatsSelector,
 };
 
 /// Where our [`ReportObserver`] sits in the interceptor chain: above the
 /// report generators, so it sees inbound RTCP before it is dropped.
 const REPORT_OBSERVER_SLOT: usize = 10_500;
-
-/// What the peer connection's handler reports.
-pub(crate) enum PcEvent {
-    Candidate(RTCIceCandidateInit),
-    State(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-}
-
-pub(crate) struct Handler(mpsc::UnboundedSender<PcEvent>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        match event.candidate.to_json() {
-            Ok(init) => {
-                let _ = self.0.send(PcEvent::Candidate(init));
-            }
-            Err(e) => tracing::debug!("unusable local candidate: {e}"),
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(PcEvent::State(state));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.0.send(PcEvent::Track(track));
-    }
-}
 
 /// The round-trip time of the nominated candidate pair, if measured.
 pub(crate) async fn rtt_ms(pc: &dyn PeerConnection) -> Option<f64> {
@@ -153,7 +124,9 @@ pub(crate) async fn build_peer_connection(
         .with_setting_engine(setting_engine(settings.relay_only))
         .with_media_engine(media)
         .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Handler(events)))
+        .with_handler(Arc::new(EventSink(move |event| {
+            let _ = events.send(event);
+        })))
         .with_udp_addrs(settings.udp_addrs.clone())
         .build()
         .await

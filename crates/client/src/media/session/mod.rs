@@ -29,7 +29,7 @@ mod video;
 
 use super::adapt::Adaptation;
 use super::audio::{Payload, PlayoutThread, SendControl, SendThread};
-use super::peer::{audio_track, build_peer_connection, rtt_ms, video_track, PcEvent};
+use super::peer::{audio_track, build_peer_connection, rtt_ms, video_track};
 use super::rtcp::{RemoteFeedback, RemoteReports};
 use super::rtp::{spawn_in, spawn_out, AudioStreams, Codecs, StreamOwners};
 use super::speakers::Speakers;
@@ -43,6 +43,7 @@ use softphone_media::{EchoCanceller, MediaClock, PassThrough};
 use softphone_proto::SignalMessage;
 use softphone_proto::{CallStatus, DeviceAddr, IceServer};
 use softphone_rtc::candidate_message;
+use softphone_rtc::PcEvent;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
