@@ -84,32 +84,42 @@ fn video_args<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// A call on a fresh server: bob answers with `bob_args`; once he is
+/// connected, alice runs `call bob` with `alice_args`. Both must exit 0.
+fn call_bob(alice_args: &[&str], bob_args: &[&str]) -> (Exit, Exit) {
+    let server = TestServer::start(&[]);
+    let mut bob = Cli::spawn(
+        &server.url(),
+        "bob/desk",
+        &[&["answer"][..], bob_args].concat(),
+    );
+    bob.expect_connected();
+    let alice = Cli::spawn(
+        &server.url(),
+        "alice/laptop",
+        &[&["call", "bob"][..], alice_args].concat(),
+    );
+    let alice = alice.wait(EXIT);
+    let bob = bob.wait(EXIT);
+    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
+    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
+    (alice, bob)
+}
+
 #[test]
 fn a_video_call_shows_each_side_the_others_pattern() {
     let _one = ONE_CALL.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
     let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
-    let server = TestServer::start(&[]);
-    let mut bob = Cli::spawn(
-        &server.url(),
-        "bob/desk",
-        &[&["answer"][..], &video_args(dir_b, &[])].concat(),
-    );
-    bob.expect_connected();
-    let alice = Cli::spawn(
-        &server.url(),
-        "alice/laptop",
+    let (alice, bob) = call_bob(
         &[
-            &["call", "bob", "--video", "--hangup-after", "9"][..],
+            &["--video", "--hangup-after", "9"][..],
             &video_args(dir_a, &[]),
         ]
         .concat(),
+        &video_args(dir_b, &[]),
     );
-    let alice = alice.wait(EXIT);
-    let bob = bob.wait(EXIT);
-    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
-    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
     for (who, exit, from) in [("alice", &alice, "bob"), ("bob", &bob, "alice")] {
         let started = exit.event("video_started");
         assert_eq!(started["owner"]["user_id"], from, "{started}");
@@ -253,19 +263,8 @@ fn an_audio_call_becomes_a_video_call() {
     let tmp = tempfile::tempdir().unwrap();
     let dir_b = tmp.path().join("bob");
     let dir_b = dir_b.to_str().unwrap();
-    let server = TestServer::start(&[]);
-    let mut bob = Cli::spawn(
-        &server.url(),
-        "bob/desk",
-        &["answer", "--record-video", dir_b],
-    );
-    bob.expect_connected();
-    let alice = Cli::spawn(
-        &server.url(),
-        "alice/laptop",
+    let (alice, bob) = call_bob(
         &[
-            "call",
-            "bob",
             "--hangup-after",
             "9",
             "--video-after",
@@ -275,11 +274,8 @@ fn an_audio_call_becomes_a_video_call() {
             "--video-size",
             SIZE,
         ],
+        &["--record-video", dir_b],
     );
-    let alice = alice.wait(EXIT);
-    let bob = bob.wait(EXIT);
-    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
-    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
     assert_eq!(alice.event("call_initiated")["call_type"], "audio");
     let changed = alice.event("video_source_changed");
     assert_eq!(changed["source"], "pattern", "{changed}");
@@ -382,31 +378,10 @@ fn sound_and_picture_captured_together_play_together() {
     }
     wav.finish().unwrap();
     let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    let server = TestServer::start(&[]);
     let (log_b_s, heard_s) = (path(&log_b), path(&heard));
-    let mut bob = Cli::spawn(
-        &server.url(),
-        "bob/desk",
-        &[
-            "answer",
-            "--video-source",
-            "pattern",
-            "--video-size",
-            SIZE,
-            "--output-wav",
-            &heard_s,
-            "--timing-log",
-            &log_b_s,
-        ],
-    );
-    bob.expect_connected();
     let (log_a_s, beeps_s) = (path(&log_a), path(&beeps));
-    let alice = Cli::spawn(
-        &server.url(),
-        "alice/laptop",
+    let (_alice, bob) = call_bob(
         &[
-            "call",
-            "bob",
             "--video",
             "--hangup-after",
             "12",
@@ -419,11 +394,17 @@ fn sound_and_picture_captured_together_play_together() {
             "--timing-log",
             &log_a_s,
         ],
+        &[
+            "--video-source",
+            "pattern",
+            "--video-size",
+            SIZE,
+            "--output-wav",
+            &heard_s,
+            "--timing-log",
+            &log_b_s,
+        ],
     );
-    let alice = alice.wait(EXIT);
-    let bob = bob.wait(EXIT);
-    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
-    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
     let (a, b) = (read_times(&log_a), read_times(&log_b));
 
     // Audio: each beep's onset, sent and heard, on the common clock.
@@ -660,26 +641,14 @@ fn a_video_call_can_start_with_the_camera_off() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir_a, dir_b) = (tmp.path().join("alice"), tmp.path().join("bob"));
     let (dir_a, dir_b) = (dir_a.to_str().unwrap(), dir_b.to_str().unwrap());
-    let server = TestServer::start(&[]);
-    let mut bob = Cli::spawn(
-        &server.url(),
-        "bob/desk",
-        &[&["answer"][..], &video_args(dir_b, &[])].concat(),
-    );
-    bob.expect_connected();
-    let alice = Cli::spawn(
-        &server.url(),
-        "alice/laptop",
+    let (alice, bob) = call_bob(
         &[
-            &["call", "bob", "--video", "--hangup-after", "5"][..],
+            &["--video", "--hangup-after", "5"][..],
             &video_args(dir_a, &["--no-camera"]),
         ]
         .concat(),
+        &video_args(dir_b, &[]),
     );
-    let alice = alice.wait(EXIT);
-    let bob = bob.wait(EXIT);
-    assert_eq!(alice.code, Some(0), "alice: {}", alice.stderr);
-    assert_eq!(bob.code, Some(0), "bob: {}", bob.stderr);
     assert_eq!(alice.event("call_initiated")["call_type"], "video");
     assert!(delivery(&video_lines(&alice), 1).increasing);
     assert!(video_lines(&bob).is_empty(), "alice sent no video");
