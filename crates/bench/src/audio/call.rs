@@ -169,6 +169,22 @@ pub struct CallRun {
     pub callee: Exit,
 }
 
+impl CallRun {
+    /// Both ends of the `tag` call, each of which must have exited 0.
+    pub fn checked(tag: &str, caller: Exit, callee: Exit) -> Result<CallRun> {
+        for (who, exit) in [("caller", &caller), ("callee", &callee)] {
+            if exit.code != Some(0) {
+                bail!(
+                    "the {tag} call's {who} exited with {:?}: {}",
+                    exit.code,
+                    exit.stderr_tail
+                );
+            }
+        }
+        Ok(CallRun { caller, callee })
+    }
+}
+
 /// Waits until a CLI says it is connected to the server.
 pub fn wait_connected(p: &mut Proc) -> Result<()> {
     p.wait_event("connection_state", Duration::from_secs(20), |v| {
@@ -208,16 +224,7 @@ pub fn two_party_call(
     let patience = Duration::from_secs_f64(seconds + 60.0);
     let caller = alice.wait_exit(patience)?;
     let callee = bob.wait_exit(Duration::from_secs(20))?;
-    for (who, exit) in [("caller", &caller), ("callee", &callee)] {
-        if exit.code != Some(0) {
-            bail!(
-                "the {tag} call's {who} exited with {:?}: {}",
-                exit.code,
-                exit.stderr_tail
-            );
-        }
-    }
-    Ok(CallRun { caller, callee })
+    CallRun::checked(tag, caller, callee)
 }
 
 /// The last `media_stats` line of an end (for one session, if given).

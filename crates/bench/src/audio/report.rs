@@ -104,6 +104,23 @@ impl Report {
         self.notes.push(text);
     }
 
+    /// The end of a bench run: the load average before (`load_before`,
+    /// read at the start) and now, the temp folder kept if `keep` (else
+    /// removed), then the table and the JSON line.
+    pub fn finish(mut self, load_before: &str, tmp: tempfile::TempDir, keep: bool) {
+        let load_after = crate::audio::load_average();
+        self.value("load_before", Value::from(load_before));
+        self.value("load_after", Value::from(load_after.as_str()));
+        self.note(format!(
+            "load average (1/5/15 min) before {load_before}, after {load_after}"
+        ));
+        if keep {
+            let kept = tmp.keep();
+            self.note(format!("logs and recordings kept in {}", kept.display()));
+        }
+        self.print();
+    }
+
     /// Prints the table and the JSON line.
     pub fn print(mut self) {
         let w0 = self

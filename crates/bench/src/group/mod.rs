@@ -119,17 +119,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
-    let load_after = load_average();
-    report.value("load_before", json!(load_before));
-    report.value("load_after", json!(load_after));
-    report.note(format!(
-        "load average (1/5/15 min) before {load_before}, after {load_after}"
-    ));
-    if args.keep {
-        let kept = tmp.keep();
-        report.note(format!("logs and recordings kept in {}", kept.display()));
-    }
-    report.print();
+    report.finish(&load_before, tmp, args.keep);
     Ok(())
 }
 

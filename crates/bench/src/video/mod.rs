@@ -16,7 +16,7 @@
 
 pub mod glass;
 
-use crate::audio::call::{wait_connected, Bins, Ctx, Server};
+use crate::audio::call::{wait_connected, Bins, CallRun, Ctx, Server};
 use crate::audio::load_average;
 use crate::audio::procs::{Exit, Launcher, Proc};
 use crate::audio::report::{summarize, Report, Target};
@@ -60,8 +60,7 @@ fn progress(text: &str) {
 struct CallFigures {
     /// CPU of the caller, the callee and the server, % of one core.
     cpu_pct: [Option<f64>; 3],
-    caller: Exit,
-    callee: Exit,
+    run: CallRun,
 }
 
 /// Runs everything and prints the report.
@@ -77,11 +76,10 @@ pub fn run(args: &Args) -> Result<()> {
         .context("cannot make a temp folder")?;
     let dir = tmp.path();
     let mut report = Report::default();
-    report.value("load_average_before", json!(load_average()));
+    let load_before = load_average();
     report.value("fps", json!(args.fps));
     progress(&format!(
-        "load average {}; temp folder {}",
-        load_average(),
+        "load average {load_before}; temp folder {}",
         dir.display()
     ));
 
@@ -105,12 +103,7 @@ pub fn run(args: &Args) -> Result<()> {
         Err(e) => report.note(format!("glass-to-glass call failed: {e:#}")),
     }
 
-    report.value("load_average_after", json!(load_average()));
-    report.print();
-    if args.keep {
-        let kept = tmp.keep();
-        eprintln!("kept {}", kept.display());
-    }
+    report.finish(&load_before, tmp, args.keep);
     Ok(())
 }
 
@@ -189,19 +182,9 @@ fn call(
     });
     let caller = alice.wait_exit(Duration::from_secs(60))?;
     let callee = bob.wait_exit(Duration::from_secs(20))?;
-    for (who, exit) in [("caller", &caller), ("callee", &callee)] {
-        if exit.code != Some(0) {
-            bail!(
-                "the {tag} call's {who} exited with {:?}: {}",
-                exit.code,
-                exit.stderr_tail
-            );
-        }
-    }
     Ok(CallFigures {
         cpu_pct,
-        caller,
-        callee,
+        run: CallRun::checked(&tag, caller, callee)?,
     })
 }
 
@@ -234,13 +217,16 @@ fn mean_of(stats: &[&Value], field: &str) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-fn call_figures(report: &mut Report, size: &str, run: &CallFigures) {
-    let ends = [("caller", &run.caller), ("callee", &run.callee)];
+fn call_figures(report: &mut Report, size: &str, figures: &CallFigures) {
+    let ends = [
+        ("caller", &figures.run.caller),
+        ("callee", &figures.run.callee),
+    ];
     for (i, (who, exit)) in ends.into_iter().enumerate() {
         report.figure(
             &format!("cpu_pct_{who}_{size}"),
             &format!("{size} CPU per endpoint, {who} (% of a core)"),
-            run.cpu_pct[i],
+            figures.cpu_pct[i],
             "%",
             if size == "1280x720" {
                 Target::AtMost(CPU_TARGET_PCT)
@@ -277,13 +263,13 @@ fn call_figures(report: &mut Report, size: &str, run: &CallFigures) {
     report.figure(
         &format!("cpu_pct_server_{size}"),
         &format!("{size} CPU of the server (% of a core)"),
-        run.cpu_pct[2],
+        figures.cpu_pct[2],
         "%",
         Target::None,
     );
 }
 
-fn glass_figures(report: &mut Report, dir: &Path, size: &str, run: &CallFigures) -> Result<()> {
+fn glass_figures(report: &mut Report, dir: &Path, size: &str, figures: &CallFigures) -> Result<()> {
     let read = |who: &str| -> Result<glass::FrameTimes> {
         let path = dir.join(format!("{size}-timed-{who}.log"));
         let text = std::fs::read_to_string(&path)
@@ -292,8 +278,8 @@ fn glass_figures(report: &mut Report, dir: &Path, size: &str, run: &CallFigures)
     };
     let (alice, bob) = (read("caller")?, read("callee")?);
     for (dir_name, from, to, receiver) in [
-        ("a_to_b", &alice, &bob, &run.callee),
-        ("b_to_a", &bob, &alice, &run.caller),
+        ("a_to_b", &alice, &bob, &figures.run.callee),
+        ("b_to_a", &bob, &alice, &figures.run.caller),
     ] {
         let ms = glass::latencies_ms(from, to, 2_000_000);
         let s = summarize(&ms);
