@@ -33,23 +33,19 @@ use rtc::interceptor::{
 };
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::vp8::Vp8Packet;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use softphone_client::{Call, CallEvent, CallType, Client, ClientConfig, ReceiverType};
 use softphone_media::{EncoderConfig as OpusConfig, OpusEncoder, FRAME_SAMPLES};
 use softphone_proto::SignalMessage;
 use softphone_rtc::{
-    candidate_init, candidate_message, opus_codec, register_audio_codecs, register_video_codecs,
-    setting_engine, vp8_codec, OPUS_PT, VP8_PT,
+    candidate_init, candidate_message, register_audio_codecs, register_video_codecs,
+    setting_engine, EventSink, PcEvent, OPUS_PT, VP8_PT,
 };
-use softphone_rtc::{EventSink, PcEvent};
 use softphone_video::vp8::is_keyframe;
 use softphone_video::{pattern, read_counter, EncoderConfig, Frame, Vp8Decoder, Vp8Encoder};
 use std::collections::{HashMap, VecDeque};
@@ -431,24 +427,11 @@ impl Drop for VideoMember {
 /// A local audio or video track with a random SSRC, stream id `name`.
 fn local_track(name: &str, kind: RtpCodecKind) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
     let ssrc = rand::random::<u32>();
-    let (label, codec) = match kind {
-        RtpCodecKind::Video => ("video", vp8_codec()),
-        _ => ("audio", opus_codec()),
+    let label = match kind {
+        RtpCodecKind::Video => "video",
+        _ => "audio",
     };
-    let track = MediaStreamTrack::new(
-        name.to_owned(),
-        format!("{name}-{label}"),
-        label.to_owned(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    );
+    let track = softphone_rtc::local_track(name, &format!("{name}-{label}"), label, kind, ssrc);
     let track = TrackLocalStaticSample::new(Instant::now(), track)
         .map_err(|e| anyhow!("cannot create a track: {e}"))?;
     Ok((Arc::new(track), ssrc))

@@ -32,10 +32,7 @@ use crate::member::{Downtracks, Member};
 use crate::peer;
 use crate::stats::Counters;
 use crate::{ForwarderConfig, Outgoing};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use softphone_proto::{DeviceAddr, SessionId, SignalMessage};
 use softphone_rtc::PcEvent;
 use std::collections::{BTreeMap, HashMap};
@@ -291,23 +288,17 @@ impl Room {
         };
         for &media in kinds {
             let ssrc = rand::random::<u32>();
-            let (kind, name, codec) = match media {
-                Media::Audio => (RtpCodecKind::Audio, "audio", softphone_rtc::opus_codec()),
-                Media::Video => (RtpCodecKind::Video, "video", softphone_rtc::vp8_codec()),
+            let (kind, name) = match media {
+                Media::Audio => (RtpCodecKind::Audio, "audio"),
+                Media::Video => (RtpCodecKind::Video, "video"),
             };
-            let track = MediaStreamTrack::new(
-                source_addr.to_string(),
-                format!("{name}-{source}"),
-                source_addr.to_string(),
+            let stream_id = source_addr.to_string();
+            let track = softphone_rtc::local_track(
+                &stream_id,
+                &format!("{name}-{source}"),
+                &stream_id,
                 kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec,
-                    ..Default::default()
-                }],
+                ssrc,
             );
             let track = Arc::new(TrackLocalStaticRTP::new(track));
             let send_only = RTCRtpTransceiverInit {

@@ -8,6 +8,8 @@
 //!   over Opus (RFC 2198, `red/48000/2`) at [`RED_PT`].
 //! - [`register_video_codecs`]: VP8 (`video/VP8`, 90 kHz) at [`VP8_PT`]
 //!   with NACK, PLI and FIR feedback.
+//! - [`local_track`]: an outgoing track's description (stream id, one
+//!   encoding with its SSRC and codec).
 //! - [`setting_engine`]: the setup timers (10 ms ICE ticks) and mDNS off.
 //! - [`candidate_message`] / [`candidate_init`]: ICE candidates to and from
 //!   the [`SignalMessage`] that carries them through the server.
@@ -23,12 +25,14 @@ pub mod events;
 pub use events::{EventSink, PcEvent};
 
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
 };
 use softphone_proto::SignalMessage;
 use std::time::Duration;
@@ -42,6 +46,37 @@ pub const OPUS_PT: u8 = 111;
 pub const RED_PT: u8 = 63;
 /// RED's MIME type.
 pub const RED_MIME: &str = "audio/red";
+
+/// An outgoing track's description: in stream `stream_id` (its msid, by
+/// which the other side pairs a sender's audio and video), with
+/// `track_id` and `label`, one encoding with `ssrc`, Opus for audio and
+/// VP8 for video.
+pub fn local_track(
+    stream_id: &str,
+    track_id: &str,
+    label: &str,
+    kind: RtpCodecKind,
+    ssrc: u32,
+) -> MediaStreamTrack {
+    let codec = match kind {
+        RtpCodecKind::Video => vp8_codec(),
+        _ => opus_codec(),
+    };
+    MediaStreamTrack::new(
+        stream_id.to_owned(),
+        track_id.to_owned(),
+        label.to_owned(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )
+}
 
 /// The Opus codec as registered and offered: `opus/48000/2`, FEC on.
 pub fn opus_codec() -> RTCRtpCodec {

@@ -29,21 +29,17 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use rtc::interceptor::Registry;
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use softphone_client::{Call, CallEvent, CallType, Client, ClientConfig, ReceiverType};
 use softphone_media::red::RedEncoder;
 use softphone_media::{EncoderConfig, OpusEncoder, FRAME_SAMPLES};
 use softphone_proto::SignalMessage;
 use softphone_rtc::{
-    candidate_init, candidate_message, opus_codec, register_audio_codecs, register_video_codecs,
-    setting_engine, vp8_codec, OPUS_PT, RED_MIME, VP8_PT,
+    candidate_init, candidate_message, register_audio_codecs, register_video_codecs,
+    setting_engine, EventSink, PcEvent, OPUS_PT, RED_MIME, VP8_PT,
 };
-use softphone_rtc::{EventSink, PcEvent};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -307,19 +303,12 @@ impl Member {
             .map_err(|e| anyhow::anyhow!("cannot build a peer connection: {e}"))?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let ssrc = rand::random::<u32>();
-        let track = MediaStreamTrack::new(
-            format!("{user}/{device}"),
-            format!("{user}-audio"),
-            "audio".to_owned(),
+        let track = softphone_rtc::local_track(
+            &format!("{user}/{device}"),
+            &format!("{user}-audio"),
+            "audio",
             RtpCodecKind::Audio,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: opus_codec(),
-                ..Default::default()
-            }],
+            ssrc,
         );
         let track = Arc::new(
             TrackLocalStaticSample::new(Instant::now(), track)
@@ -331,19 +320,12 @@ impl Member {
             .map_err(|e| anyhow::anyhow!("cannot add the track: {e}"))?;
         let video = if video {
             let ssrc = rand::random::<u32>();
-            let track = MediaStreamTrack::new(
-                format!("{user}/{device}"),
-                format!("{user}-video"),
-                "video".to_owned(),
+            let track = softphone_rtc::local_track(
+                &format!("{user}/{device}"),
+                &format!("{user}-video"),
+                "video",
                 RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: vp8_codec(),
-                    ..Default::default()
-                }],
+                ssrc,
             );
             let track = Arc::new(
                 TrackLocalStaticSample::new(Instant::now(), track)

@@ -7,15 +7,11 @@ use super::rtcp::{RemoteReports, ReportObserver};
 use super::video::LOCAL_STREAM_ID;
 use super::Settings;
 use rtc::interceptor::Slot;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use softphone_proto::IceServer;
 use softphone_rtc::{
-    opus_codec, register_audio_codecs, register_video_codecs, setting_engine, vp8_codec,
+    register_audio_codecs, register_video_codecs, setting_engine, EventSink, PcEvent,
 };
-use softphone_rtc::{EventSink, PcEvent};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -45,19 +41,12 @@ pub(crate) async fn rtt_ms(pc: &dyn PeerConnection) -> Option<f64> {
 }
 
 pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, String> {
-    let track = MediaStreamTrack::new(
-        LOCAL_STREAM_ID.to_owned(),
-        "softphone-audio".to_owned(),
-        "audio".to_owned(),
+    let track = softphone_rtc::local_track(
+        LOCAL_STREAM_ID,
+        "softphone-audio",
+        "audio",
         RtpCodecKind::Audio,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: opus_codec(),
-            ..Default::default()
-        }],
+        ssrc,
     );
     TrackLocalStaticSample::new(Instant::now(), track)
         .map(Arc::new)
@@ -67,19 +56,12 @@ pub(crate) fn audio_track(ssrc: u32) -> Result<Arc<TrackLocalStaticSample>, Stri
 /// The outgoing video track: VP8, RTP packets of our own making
 /// (`video/rtp.rs`), the audio track's stream id.
 pub(crate) fn video_track(ssrc: u32) -> Arc<TrackLocalStaticRTP> {
-    let track = MediaStreamTrack::new(
-        LOCAL_STREAM_ID.to_owned(),
-        "softphone-video".to_owned(),
-        "video".to_owned(),
+    let track = softphone_rtc::local_track(
+        LOCAL_STREAM_ID,
+        "softphone-video",
+        "video",
         RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: vp8_codec(),
-            ..Default::default()
-        }],
+        ssrc,
     );
     Arc::new(TrackLocalStaticRTP::new(track))
 }
