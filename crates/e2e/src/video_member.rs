@@ -242,8 +242,8 @@ impl VideoMember {
             .await
             .map_err(|e| anyhow!("cannot build a peer connection: {e}"))?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let (audio, audio_ssrc) = local_track(&state.name, RtpCodecKind::Audio)?;
-        let (video, video_ssrc) = local_track(&state.name, RtpCodecKind::Video)?;
+        let (audio, audio_ssrc) = sample_track(&state.name, RtpCodecKind::Audio)?;
+        let (video, video_ssrc) = sample_track(&state.name, RtpCodecKind::Video)?;
         for track in [&audio, &video] {
             pc.add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
@@ -424,8 +424,9 @@ impl Drop for VideoMember {
     }
 }
 
-/// A local audio or video track with a random SSRC, stream id `name`.
-fn local_track(name: &str, kind: RtpCodecKind) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
+/// A local audio or video track (samples in, webrtc packetizes) with a
+/// random SSRC, stream id `name`; the bench's simulated members use it too.
+pub fn sample_track(name: &str, kind: RtpCodecKind) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
     let ssrc = rand::random::<u32>();
     let label = match kind {
         RtpCodecKind::Video => "video",

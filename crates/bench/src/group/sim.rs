@@ -33,6 +33,7 @@ use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_re
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use softphone_client::{Call, CallEvent, CallType, Client, ClientConfig, ReceiverType};
+use softphone_e2e::video_member::sample_track;
 use softphone_media::red::RedEncoder;
 use softphone_media::{EncoderConfig, OpusEncoder, FRAME_SAMPLES};
 use softphone_proto::SignalMessage;
@@ -302,35 +303,14 @@ impl Member {
             .await
             .map_err(|e| anyhow::anyhow!("cannot build a peer connection: {e}"))?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let ssrc = rand::random::<u32>();
-        let track = softphone_rtc::local_track(
-            &format!("{user}/{device}"),
-            &format!("{user}-audio"),
-            "audio",
-            RtpCodecKind::Audio,
-            ssrc,
-        );
-        let track = Arc::new(
-            TrackLocalStaticSample::new(Instant::now(), track)
-                .map_err(|e| anyhow::anyhow!("cannot create a track: {e}"))?,
-        );
+        let stream_id = format!("{user}/{device}");
+        let (track, ssrc) = sample_track(&stream_id, RtpCodecKind::Audio)?;
         let sender = pc
             .add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| anyhow::anyhow!("cannot add the track: {e}"))?;
         let video = if video {
-            let ssrc = rand::random::<u32>();
-            let track = softphone_rtc::local_track(
-                &format!("{user}/{device}"),
-                &format!("{user}-video"),
-                "video",
-                RtpCodecKind::Video,
-                ssrc,
-            );
-            let track = Arc::new(
-                TrackLocalStaticSample::new(Instant::now(), track)
-                    .map_err(|e| anyhow::anyhow!("cannot create a track: {e}"))?,
-            );
+            let (track, ssrc) = sample_track(&stream_id, RtpCodecKind::Video)?;
             pc.add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot add the video track: {e}"))?;
@@ -340,7 +320,7 @@ impl Member {
         };
         Ok(Member {
             state: Arc::new(MemberState {
-                name: format!("{user}/{device}"),
+                name: stream_id,
                 ..MemberState::default()
             }),
             client,
