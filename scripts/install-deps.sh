@@ -54,3 +54,6 @@ if ! "$VENV/bin/python" -c 'import pesq, numpy, scipy' 2>/dev/null; then
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+# The UI (Vite 7, Vitest) builds with the machine's Node.js 20 and npm; Debian
+# 12's own nodejs is 18, too old for Vite 7, so it is not installed here.
+command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or newer with npm first" >&2; exit 1; }
